@@ -1,0 +1,174 @@
+"""The `pixloop` command line.
+
+Exit codes: 0 passed, 3 finished below threshold, 2 bad input, 4 backend failure,
+1 unexpected error, 130 interrupted (resume with --resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any, Sequence
+
+from agent.api import BriefError, RunResult, arun, aresume, make_brief
+from agent.config import PixloopConfig, redact
+from agent.report import describe_update
+from agent.state import ASPECT_RATIOS, SIZE_TIERS
+
+EXIT = {"passed": 0, "below_threshold": 3, "failed": 4}
+EXIT_BAD_INPUT = 2
+
+RUN_EPILOG = """\
+examples:
+  pixloop run 'A poster for a bakery that says "GRAND OPENING" and "Saturday 9am"' --out out/bakery
+  pixloop run 'product shot, "NEW" in the corner' --reference mug.png --aspect 4:5 --size 2K
+  pixloop run --resume run-20261121-101500-ab12          # continue a killed run
+
+required text: every "quoted string" in the prompt (and every --text) must appear verbatim;
+the OCR critic reads the image and the loop corrects it until it does.
+outputs in --out: final.png, candidates/NN-cK.png, report.json, events.jsonl, checkpoints.sqlite
+exit codes: 0 passed, 3 finished below threshold (best image still written), 2 bad input,
+            4 backend failure, 130 interrupted (resume with --resume)
+"""
+
+
+def _threshold(value: str) -> tuple[str, float]:
+    name, sep, num = value.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected CRITIC=VALUE (e.g. ocr=0.95), got {value!r}")
+    try:
+        return name.strip(), float(num)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold for {name!r} is not a number: {num!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixloop",
+        description="Self-checking image generation: plan the image, generate it, check it with critics "
+                    "(OCR, ...) and correct it until every threshold holds or the budget is spent.")
+    parser.add_argument("--version", action="version", version="pixloop 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="generate an image and correct it until it passes",
+                         description="Plan, generate, check and correct one image. Prints one line per step.",
+                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("prompt", nargs="?", help='what to make; "quoted strings" become required text')
+    run.add_argument("--reference", "-r", action="append", default=[], metavar="IMG",
+                     help="reference image of a person or product to place (repeatable)")
+    run.add_argument("--text", "-t", action="append", default=[], metavar="TEXT",
+                     help="extra required text, besides quoted strings in the prompt (repeatable)")
+    run.add_argument("--aspect", metavar="W:H", help=f"aspect ratio, one of {' '.join(ASPECT_RATIOS)} "
+                     "(default: from prompt words such as 'portrait' or '16:9', else 1:1)")
+    run.add_argument("--size", metavar="TIER", help="long side: 1K=1024, 2K=2048, 4K=4096 px "
+                     "(default: from the prompt, else 1K)")
+    run.add_argument("--backend", "-b", default="compose",
+                     help="image backend (default: compose, the embedded offline renderer)")
+    run.add_argument("--max-iterations", "-n", type=int, metavar="N", help="most candidates to generate (default 4)")
+    run.add_argument("--max-seconds", type=float, metavar="S", help="time budget in active seconds (default 600)")
+    run.add_argument("--max-cost", type=float, metavar="C", help="cost budget in backend cost units (default 100)")
+    run.add_argument("--patience", type=int, metavar="K", help="stop after K rounds without improvement (default 2)")
+    run.add_argument("--threshold", action="append", default=[], type=_threshold, metavar="CRITIC=VALUE",
+                     help="override a critic's pass threshold in [0,1], e.g. ocr=0.95 (repeatable)")
+    run.add_argument("--seed", type=int, default=0, help="seed for deterministic backends (default 0)")
+    run.add_argument("--out", "-o", metavar="DIR", help="run folder (default: pixloop-out/THREAD_ID)")
+    run.add_argument("--thread-id", metavar="ID", help="name the run (default: run-DATE-TIME-XXXX)")
+    run.add_argument("--resume", metavar="THREAD_ID",
+                     help="continue a stopped or killed run from its last checkpoint (give --out if you set it)")
+    run.add_argument("--base-url", help="backend endpoint (for HTTP backends and local fake servers)")
+    run.add_argument("--model", help="backend model id")
+    run.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
+    run.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
+    return parser
+
+
+class _Progress:
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        line = describe_update(node, update)
+        if line:
+            print(f"[{time.perf_counter() - self.t0:6.1f}s] {line}", file=sys.stderr, flush=True)
+
+
+def _print_result(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.report, indent=2))
+        return
+    print(f"status: {result.status} ({result.stop_reason}) after {result.iterations} iteration(s)")
+    if result.report.get("summary"):
+        print(result.report["summary"])
+    if result.final_image:
+        print(f"final image: {result.final_image}")
+    print(f"report: {result.run_dir / 'report.json'}")
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"pixloop: error: {redact(message)}", file=sys.stderr)
+    return code
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    progress = _Progress(args.quiet)
+    if args.resume:
+        if args.prompt:
+            return _fail("give either a PROMPT or --resume THREAD_ID, not both", EXIT_BAD_INPUT)
+        coro = aresume(args.resume, args.out, on_event=progress)
+        thread_id = args.resume
+    else:
+        if not args.prompt:
+            return _fail("PROMPT is required (or --resume THREAD_ID)", EXIT_BAD_INPUT)
+        if args.aspect is not None and args.aspect not in ASPECT_RATIOS:
+            return _fail(f"--aspect: unknown aspect ratio {args.aspect!r}; choose one of {', '.join(ASPECT_RATIOS)}",
+                         EXIT_BAD_INPUT)
+        size = args.size.upper() if args.size else None
+        if size is not None and size not in SIZE_TIERS:
+            return _fail(f"--size: unknown size {args.size!r}; choose one of {', '.join(SIZE_TIERS)}", EXIT_BAD_INPUT)
+        try:
+            brief = make_brief(args.prompt, references=args.reference, required_text=args.text, aspect=args.aspect,
+                               size=size, thresholds=dict(args.threshold), seed=args.seed,
+                               max_iterations=args.max_iterations, max_seconds=args.max_seconds,
+                               max_cost=args.max_cost, patience=args.patience)
+            config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model)
+        except (BriefError, ValueError) as e:
+            return _fail(str(e), EXIT_BAD_INPUT)
+        from agent.api import new_thread_id
+
+        thread_id = args.thread_id or new_thread_id()
+        out = args.out
+        if not args.quiet:
+            where = out or f"{config.out_root}/{thread_id}"
+            print(f"pixloop run {thread_id} -> {where}", file=sys.stderr, flush=True)
+        coro = arun(brief, config, out=out, thread_id=thread_id, on_event=progress)
+    try:
+        result = asyncio.run(coro)
+    except BriefError as e:
+        return _fail(str(e), EXIT_BAD_INPUT)
+    except KeyboardInterrupt:
+        hint = f"pixloop run --resume {thread_id}" + (f" --out {args.out}" if args.out else "")
+        print(f"\ninterrupted; continue with: {hint}", file=sys.stderr)
+        return 130
+    _print_result(result, args.json)
+    if result.status == "failed" and result.error:
+        print(f"pixloop: backend failure: {redact(result.error)}", file=sys.stderr)
+    return EXIT.get(result.status, 1)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args)
+    parser.print_help()
+    return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

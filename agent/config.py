@@ -1,0 +1,48 @@
+"""Typed run configuration (the graph's context schema).
+
+Holds names and endpoints, never secrets: API keys are read from the conventional
+environment variables at the moment a client needs them, so they cannot leak into
+checkpoints, reports or logs.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+API_KEY_ENV = {
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "openai": ("OPENAI_API_KEY",),
+}
+
+
+class PixloopConfig(BaseModel):
+    """Which backend, planner and critics a run uses, and where it writes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field("compose", description="image backend name (see `pixloop backends`)")
+    planner: str = Field("rule", description="planner name: 'rule' works offline")
+    critics: list[str] | None = Field(None, description="restrict checks to these critics (default: what the plan enables)")
+    base_url: str | None = Field(None, description="backend endpoint override (e.g. a local fake server)")
+    model: str | None = Field(None, description="backend model id")
+    out_root: str = Field("pixloop-out", description="parent folder of run folders when none is given")
+
+
+def api_key(provider: str) -> str | None:
+    """The API key for a provider from its conventional environment variables, or None."""
+    for var in API_KEY_ENV.get(provider, ()):
+        if os.environ.get(var):
+            return os.environ[var]
+    return None
+
+
+def redact(text: str) -> str:
+    """Remove any API key value currently in the environment from a string (logs, errors)."""
+    for names in API_KEY_ENV.values():
+        for var in names:
+            key = os.environ.get(var)
+            if key and len(key) >= 6:
+                text = text.replace(key, "***")
+    return text

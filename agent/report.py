@@ -1,0 +1,105 @@
+"""The run report (report.json) and the one-line progress messages printed per step.
+
+Both are built from graph state only, so a resumed run reports the same as an unbroken one.
+Nothing secret is in state, so nothing secret reaches the report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.config import PixloopConfig
+from agent.state import Candidate, Verdict
+
+REPORT_VERSION = 1
+
+
+def _verdict_row(v: Verdict) -> dict[str, Any]:
+    row = {"critic": v.critic, "score": round(v.score, 4), "threshold": v.threshold, "passed": v.passed,
+           "feedback": v.feedback, "seconds": v.seconds, "evidence": v.evidence}
+    if v.error:
+        row["error"] = v.error
+    return row
+
+
+def explain(status: str, reason: str | None, best: Candidate | None, verdicts: list[Verdict]) -> str:
+    """One sentence saying why the run passed or what still fails."""
+    if status == "passed":
+        names = ", ".join(f"{v.critic} {v.score:.2f}>={v.threshold:.2f}" for v in verdicts) or "no checks enabled"
+        return f"{best.id if best else 'candidate'} passed every check ({names})."
+    failing = [v for v in verdicts if not v.passed]
+    detail = "; ".join(f"{v.critic} {v.score:.2f}<{v.threshold:.2f}: {v.feedback}" for v in failing)
+    why = {"max_iterations": "the iteration budget ran out", "max_seconds": "the time budget ran out",
+           "max_cost": "the cost budget ran out", "no_improvement": "corrections stopped improving the image",
+           "backend_error": "the backend failed"}.get(reason or "", reason or "stopped")
+    best_txt = f" Best candidate {best.id} still fails: {detail}" if best and detail else ""
+    return f"Stopped because {why}.{best_txt}"
+
+
+def build_report(state: dict[str, Any], settings: PixloopConfig) -> dict[str, Any]:
+    """Everything a person or pipeline needs to know about a run, JSON-ready."""
+    candidates: list[Candidate] = state.get("candidates", [])
+    verdicts: list[Verdict] = state.get("verdicts", [])
+    best: Candidate | None = state.get("final")
+    plan = state.get("plan")
+    best_verdicts = [v for v in verdicts if best and v.candidate_id == best.id]
+    timings = {k: round(v, 4) for k, v in (state.get("timings") or {}).items()}
+    return {
+        "version": REPORT_VERSION,
+        "status": state.get("status"),
+        "stop_reason": state.get("stop_reason"),
+        "summary": explain(state.get("status", ""), state.get("stop_reason"), best, best_verdicts),
+        "error": state.get("error"),
+        "iterations": state.get("iteration", 0),
+        "final": {"candidate": best.id, "path": f"final{best.image.path[best.image.path.rfind('.'):]}",
+                  "width": best.image.width, "height": best.image.height} if best else None,
+        "backend": settings.backend,
+        "planner": settings.planner,
+        "brief": state["brief"].model_dump(mode="json") if state.get("brief") is not None
+        and hasattr(state["brief"], "model_dump") else state.get("brief"),
+        "plan": plan.model_dump(mode="json", exclude={"subjects": {"__all__": {"reference"}}}) if plan else None,
+        "thresholds": {k: {"threshold": c.threshold, "source": c.source} for k, c in plan.checks.items()} if plan else {},
+        "candidates": [
+            {"id": c.id, "iteration": c.iteration, "path": c.image.path, "sha256": c.image.sha256,
+             "width": c.image.width, "height": c.image.height, "seed": c.seed, "strategy": c.strategy,
+             "backend_seconds": c.seconds, "cost": c.cost,
+             "verdicts": [_verdict_row(v) for v in verdicts if v.candidate_id == c.id]}
+            for c in candidates
+        ],
+        "actions": [a.model_dump(mode="json") for a in state.get("actions", [])],
+        "cost_used": round(state.get("cost_used", 0.0), 4),
+        "elapsed_seconds": round(state.get("elapsed_s", 0.0), 4),
+        "timings": timings,
+    }
+
+
+def describe_update(node: str, update: dict[str, Any] | None) -> str | None:
+    """A short human line for one graph step, or None when there is nothing to say."""
+    if not update:
+        return None
+    if node == "plan":
+        p = update["plan"]
+        checks = ", ".join(f"{k}>={c.threshold:.2f}" for k, c in p.checks.items()) or "none"
+        text = "; ".join(f'"{e.content}"' for e in p.text) or "none"
+        return f"plan      {p.aspect_ratio} {p.size} {p.width}x{p.height} | text: {text} | checks: {checks}"
+    if node == "generate":
+        if update.get("error"):
+            return f"generate  FAILED: {update['error']}"
+        c = update["candidates"][0]
+        return f"generate  #{c.iteration} {c.id} ({c.strategy}, seed {c.seed}) in {c.seconds:.2f}s"
+    if node == "check":
+        v = update["verdicts"][0]
+        mark = "pass" if v.passed else "FAIL"
+        return f"check     {v.candidate_id} {v.critic:<12} {v.score:.2f} {mark} (>= {v.threshold:.2f}) {v.feedback}"
+    if node == "judge":
+        reason = update.get("stop_reason")
+        tail = f"stop: {reason}" if reason else "correcting"
+        return f"judge     best {update.get('best_id')} | {tail}"
+    if node == "correct":
+        a = update["actions"][0]
+        changes = ", ".join(f"{k}={v}" for k, v in a.style.items()) or (f"seed {a.seed}" if a.seed is not None else "")
+        return f"correct   {a.strategy}: {changes}"
+    if node == "finalize":
+        f = update.get("final")
+        return f"finalize  {update['status']} ({update.get('stop_reason')}) best {f.id if f else 'none'}"
+    return None

@@ -1,0 +1,30 @@
+"""Default pass thresholds, one place, each with where its number comes from.
+
+A brief's `thresholds` override these per run; the report shows the value used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    source: str
+
+
+DEFAULTS: dict[str, Threshold] = {
+    "ocr": Threshold(
+        0.90,
+        "per-element text accuracy (1 - CER); rapidocr reads clean posters at CER 0.009 "
+        "(shared/docs/critic-engines.md §1), so 0.90 tolerates one OCR slip in ten characters",
+    ),
+}
+
+
+def default_threshold(critic: str) -> Threshold:
+    try:
+        return DEFAULTS[critic]
+    except KeyError:
+        raise KeyError(f"no default threshold for critic {critic!r}") from None

@@ -1,0 +1,266 @@
+"""The pixloop graph: plan -> generate -> check (critics in parallel) -> judge -> correct -> ... -> finalize.
+
+Nodes are small functions from state to a partial update. Side effects go through the
+artifact store (files) and the backend registry (generation); state carries ImageRefs only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from agent.artifacts import ArtifactStore
+from agent.backends import BackendError, GenerationRequest, get_backend
+from agent.config import PixloopConfig, redact
+from agent.corrector import apply_action, correct, rank
+from agent.images import ImageInputError
+from agent.planner import generation_prompt, get_planner
+from agent.report import build_report
+from agent.state import (
+    Action, Brief, Candidate, CriticTask, InputState, LoopState, OutputState, Verdict,
+)
+from critics import CheckContext, get_critic
+from prompts import render
+
+
+def _settings(runtime: Runtime | None) -> PixloopConfig:
+    ctx = getattr(runtime, "context", None)
+    if ctx is None:
+        return PixloopConfig()
+    if isinstance(ctx, PixloopConfig):
+        return ctx
+    return PixloopConfig.model_validate(ctx if isinstance(ctx, dict) else dict(ctx))
+
+
+def _brief(state: LoopState) -> Brief:
+    b = state["brief"]
+    return b if isinstance(b, Brief) else Brief.model_validate(b)
+
+
+def _verdicts_for(state: LoopState, candidate_id: str) -> list[Verdict]:
+    return [v for v in state.get("verdicts", []) if v.candidate_id == candidate_id]
+
+
+def default_run_dir(config: RunnableConfig | None, out_root: str) -> str:
+    thread = ((config or {}).get("configurable") or {}).get("thread_id") or f"run-{int(time.time())}"
+    return str(Path(out_root) / str(thread))
+
+
+async def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
+    """Validate the brief, store its references and make the plan."""
+    t0 = time.perf_counter()
+    settings = _settings(runtime)
+    brief = _brief(state)
+    run_dir = state.get("run_dir") or default_run_dir(config, settings.out_root)
+    store = ArtifactStore(run_dir)
+    references = [store.put_file(p) for p in brief.references]
+    planner = get_planner(settings.planner)
+    the_plan = await asyncio.to_thread(planner.plan, brief, references, store)
+    if settings.critics is not None:
+        the_plan.checks = {k: v for k, v in the_plan.checks.items() if k in settings.critics}
+    store.log_event("plan", aspect=the_plan.aspect_ratio, size=the_plan.size,
+                    checks={k: c.threshold for k, c in the_plan.checks.items()},
+                    text=[e.content for e in the_plan.text], references=[r.sha256 for r in references])
+    dt = time.perf_counter() - t0
+    return {"brief": brief, "plan": the_plan, "references": references, "run_dir": run_dir,
+            "iteration": 0, "status": "running", "best_id": None, "stale_rounds": 0,
+            "stop_reason": None, "elapsed_s": dt, "timings": {"plan": dt}}
+
+
+def _current_seed(state: LoopState) -> int:
+    for action in reversed(state.get("actions", [])):
+        if action.seed is not None:
+            return action.seed
+    return _brief(state).seed
+
+
+async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
+    """Render the current plan revision with the configured backend and store the image."""
+    t0 = time.perf_counter()
+    settings = _settings(runtime)
+    store = ArtifactStore(state["run_dir"])
+    iteration = state.get("iteration", 0) + 1
+    the_plan = state["plan"]
+    actions = state.get("actions", [])
+    action: Action | None = actions[-1] if actions else None
+    prompt = generation_prompt(the_plan)
+    if action is not None:
+        prompt = render("correction", prompt=prompt, iteration=iteration,
+                        feedback="\n".join(f"- {f}" for f in action.feedback))
+    seed = _current_seed(state)
+    try:
+        backend = get_backend(settings.backend, settings)
+        request = GenerationRequest(plan=the_plan, seed=seed, prompt=prompt, references=state.get("references", []))
+        tb = time.perf_counter()
+        result = await backend.generate(request, store)
+        backend_s = time.perf_counter() - tb
+        image = result.image
+        if image.mode not in ("RGB", "RGBA"):
+            image = image.convert("RGB")
+        ref = await asyncio.to_thread(store.put_image, image)
+    except (BackendError, ImageInputError) as e:
+        message = redact(f"{settings.backend} backend failed on iteration {iteration}: {e}")
+        store.log_event("backend_error", iteration=iteration, error=message)
+        dt = time.perf_counter() - t0
+        return {"status": "failed", "stop_reason": "backend_error", "error": message,
+                "elapsed_s": dt, "timings": {"generate": dt}}
+    candidate = Candidate(
+        id=f"c{iteration}", iteration=iteration, image=ref, backend=backend.name, seed=seed,
+        plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
+        seconds=round(backend_s, 4), cost=result.cost, meta=result.meta)
+    _link_candidate(store, candidate)
+    store.log_event("generate", iteration=iteration, candidate=candidate.id, image=ref.sha256,
+                    seed=seed, strategy=candidate.strategy, seconds=round(backend_s, 4))
+    dt = time.perf_counter() - t0
+    return {"candidates": [candidate], "iteration": iteration, "cost_used": result.cost,
+            "elapsed_s": dt, "timings": {"backend": backend_s, "generate": dt - backend_s}}
+
+
+def _link_candidate(store: ArtifactStore, candidate: Candidate) -> None:
+    """A human-friendly name for each candidate (hard link into the content store)."""
+    dest = store.root / "candidates" / f"{candidate.iteration:02d}-{candidate.id}{Path(candidate.image.path).suffix}"
+    dest.parent.mkdir(exist_ok=True)
+    if dest.exists():
+        dest.unlink()
+    try:
+        dest.hardlink_to(store.path(candidate.image))
+    except OSError:
+        shutil.copyfile(store.path(candidate.image), dest)
+
+
+def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize"]:
+    """One parallel branch per enabled critic; straight to finalize after a backend failure."""
+    if state.get("status") == "failed":
+        return "finalize"
+    candidate = state["candidates"][-1]
+    names = [n for n, spec in state["plan"].checks.items() if spec.enabled]
+    if not names:
+        return "judge"
+    return [
+        Send("check", CriticTask(critic=n, candidate=candidate, plan=state["plan"], run_dir=state["run_dir"],
+                                 references=state.get("references", [])))
+        for n in names
+    ]
+
+
+def check(task: CriticTask) -> dict[str, Any]:
+    """Run one critic on one candidate; a crashing critic becomes a failing verdict, not a crash."""
+    t0 = time.perf_counter()
+    name, candidate, the_plan = task["critic"], task["candidate"], task["plan"]
+    store = ArtifactStore(task["run_dir"])
+    threshold = the_plan.checks[name].threshold
+    try:
+        image = store.open(candidate.image)
+        verdict = get_critic(name).check(
+            image, the_plan, CheckContext(candidate_id=candidate.id, store=store, references=task["references"]))
+        verdict = verdict.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)})
+    except Exception as e:  # noqa: BLE001 - a critic bug must not kill the run
+        verdict = Verdict(critic=name, candidate_id=candidate.id, score=0.0, passed=False, threshold=threshold,
+                          feedback=f"{name} critic failed: {e}", error=f"{type(e).__name__}: {e}",
+                          seconds=round(time.perf_counter() - t0, 4))
+    store.log_event("check", candidate=candidate.id, critic=name, score=round(verdict.score, 4),
+                    passed=verdict.passed, threshold=verdict.threshold, feedback=verdict.feedback)
+    return {"verdicts": [verdict]}
+
+
+def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
+    """Join the critics: keep the best candidate so far and decide whether (and why) to stop."""
+    t0 = time.perf_counter()
+    settings = _settings(runtime)
+    brief = _brief(state)
+    budget = brief.budget
+    candidate = state["candidates"][-1]
+    verdicts = _verdicts_for(state, candidate.id)
+    critics_wall = max((v.seconds for v in verdicts), default=0.0)
+    score = rank(verdicts)
+    best_id = state.get("best_id")
+    best_score = rank(_verdicts_for(state, best_id)) if best_id else None
+    improved = best_score is None or score > best_score
+    if improved:
+        best_id = candidate.id
+    stale = 0 if improved else state.get("stale_rounds", 0) + 1
+    passed = all(v.passed for v in verdicts)
+    elapsed = state.get("elapsed_s", 0.0) + critics_wall
+    per_iteration = elapsed / max(1, state["iteration"])
+    cost_next = get_backend(settings.backend, settings).capabilities.cost_per_image
+    reason = None
+    if passed:
+        reason = "passed"
+    elif state["iteration"] >= budget.max_iterations:
+        reason = "max_iterations"
+    elif elapsed + per_iteration > budget.max_seconds:
+        reason = "max_seconds"
+    elif state.get("cost_used", 0.0) + cost_next > budget.max_cost:
+        reason = "max_cost"
+    elif stale >= budget.patience:
+        reason = "no_improvement"
+    store = ArtifactStore(state["run_dir"])
+    store.log_event("judge", candidate=candidate.id, passed=passed, best=best_id, stop_reason=reason)
+    dt = time.perf_counter() - t0
+    return {"best_id": best_id, "stale_rounds": stale, "stop_reason": reason,
+            "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
+
+
+def route_after_judge(state: LoopState) -> Literal["correct", "finalize"]:
+    return "finalize" if state.get("stop_reason") else "correct"
+
+
+def correct_node(state: LoopState) -> dict[str, Any]:
+    """Turn the failing verdicts into an action and the next plan revision."""
+    t0 = time.perf_counter()
+    candidate = state["candidates"][-1]
+    action = correct(state["plan"], _verdicts_for(state, candidate.id), state.get("actions", []),
+                     state["iteration"] + 1)
+    new_plan = apply_action(state["plan"], action)
+    ArtifactStore(state["run_dir"]).log_event("correct", strategy=action.strategy, reason=action.reason,
+                                              style=action.style, seed=action.seed)
+    dt = time.perf_counter() - t0
+    return {"actions": [action], "plan": new_plan, "elapsed_s": dt, "timings": {"correct": dt}}
+
+
+def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
+    """Return the best candidate with an honest status; write final.png and report.json."""
+    settings = _settings(runtime)
+    store = ArtifactStore(state["run_dir"])
+    by_id = {c.id: c for c in state.get("candidates", [])}
+    best = by_id.get(state.get("best_id") or "")
+    reason = state.get("stop_reason")
+    status = "passed" if reason == "passed" else "failed" if reason == "backend_error" else "below_threshold"
+    if best is not None:
+        shutil.copyfile(store.path(best.image), store.root / f"final{Path(best.image.path).suffix}")
+    update = {"status": status, "final": best, "stop_reason": reason}
+    store.put_json("report.json", build_report({**state, **update}, settings))
+    store.log_event("finalize", status=status, stop_reason=reason, final=best.id if best else None)
+    return update
+
+
+def build() -> StateGraph:
+    """The uncompiled graph; compile it with the checkpointer of your choice."""
+    g = StateGraph(LoopState, input_schema=InputState, output_schema=OutputState, context_schema=PixloopConfig)
+    g.add_node("plan", plan)
+    g.add_node("generate", generate)
+    g.add_node("check", check)
+    g.add_node("judge", judge)
+    g.add_node("correct", correct_node)
+    g.add_node("finalize", finalize)
+    g.add_edge(START, "plan")
+    g.add_edge("plan", "generate")
+    g.add_conditional_edges("generate", dispatch_checks, ["check", "judge", "finalize"])
+    g.add_edge("check", "judge")
+    g.add_conditional_edges("judge", route_after_judge)
+    g.add_edge("correct", "generate")
+    g.add_edge("finalize", END)
+    return g
+
+
+builder = build()
+graph = builder.compile()
+graph.name = "pixloop"
