@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent.backends import UnknownBackendError, get_backend
 from agent.config import PixloopConfig
-from agent.state import MSGPACK_ALLOWLIST, Brief, Budget
+from agent.state import MSGPACK_ALLOWLIST, Brief
 from critics import UnknownCriticError, critic_names
 
 CHECKPOINT_DB = "checkpoints.sqlite"
@@ -71,7 +71,7 @@ def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_t
     try:
         return Brief(prompt=prompt, references=[Path(r) for r in references], required_text=list(required_text),
                      aspect_ratio=aspect, size=size, thresholds=thresholds or {}, seed=seed,
-                     budget=Budget(**budget))
+                     budget=budget)  # type: ignore[arg-type]
     except ValidationError as e:
         raise BriefError(format_validation_error(e)) from None
 

@@ -1,0 +1,113 @@
+"""The whole loop on the embedded compose backend with the real OCR critic."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from agent import BriefError, generate
+from agent.api import CHECKPOINT_DB
+
+ILLEGIBLE = ('An elegant minimal poster, subtle tone-on-tone, busy texture, '
+             'that says "GRAND OPENING" and "Saturday at noon"')
+
+
+def test_illegible_first_render_is_corrected_and_passes(tmp_path) -> None:
+    result = generate(ILLEGIBLE, out=tmp_path / "run", max_iterations=4)
+
+    assert result.status == "passed" and result.stop_reason == "passed"
+    first, last = result.report["candidates"][0], result.report["candidates"][-1]
+    assert first["verdicts"][0]["critic"] == "ocr" and not first["verdicts"][0]["passed"]
+    assert "GRAND OPENING" in first["verdicts"][0]["feedback"]
+    assert last["verdicts"][0]["passed"] and last["verdicts"][0]["score"] >= 0.9
+    action = result.report["actions"][0]
+    assert action["strategy"] == "restyle_text" and action["style"], "the correction must change the style"
+    assert result.final_image is not None and result.final_image.exists()
+    assert result.final_image.read_bytes() == (tmp_path / "run" / last["path"]).read_bytes()
+    assert len(list((tmp_path / "run" / "candidates").glob("*.png"))) == len(result.report["candidates"])
+
+
+def test_brief_that_cannot_pass_stops_on_budget_below_threshold(tmp_path) -> None:
+    # the shipped fonts have no CJK glyphs, so no correction can make this text legible
+    result = generate('A poster that says "你好世界"', out=tmp_path / "run", max_iterations=3, patience=5)
+
+    assert result.status == "below_threshold"
+    assert result.stop_reason == "max_iterations"
+    assert result.iterations == 3 and len(result.report["candidates"]) == 3
+    assert result.final_image is not None and result.final_image.exists()
+    assert "ocr" in result.report["summary"] and "iteration budget" in result.report["summary"]
+
+
+def test_no_improvement_stops_after_patience_rounds(tmp_path) -> None:
+    result = generate('A poster that says "你好世界"', out=tmp_path / "run", max_iterations=10, patience=1)
+
+    assert result.stop_reason == "no_improvement"
+    assert result.iterations < 10
+
+
+def test_cost_budget_is_never_exceeded(tmp_path) -> None:
+    result = generate('A poster that says "你好世界"', out=tmp_path / "run", max_iterations=10, max_cost=2,
+                      patience=10)
+
+    assert result.stop_reason == "max_cost"
+    assert result.report["cost_used"] <= 2
+    assert result.iterations == 2
+
+
+def test_budget_below_one_image_is_bad_input(tmp_path) -> None:
+    with pytest.raises(BriefError, match=r"max_cost 0.5 is below the cost of one image"):
+        generate("a poster", out=tmp_path / "run", max_cost=0.5)
+
+
+def test_unknown_backend_is_bad_input(tmp_path) -> None:
+    with pytest.raises(BriefError, match=r"unknown backend 'dall-e-9'; known backends: compose"):
+        generate("a poster", backend="dall-e-9", out=tmp_path / "run")
+
+
+def test_threshold_for_unknown_critic_is_bad_input(tmp_path) -> None:
+    with pytest.raises(BriefError, match=r"unknown critic\(s\) sharpness"):
+        generate("a poster", thresholds={"sharpness": 0.5}, out=tmp_path / "run")
+
+
+def test_checkpoints_hold_image_references_not_pixels(tmp_path) -> None:
+    result = generate('A 2K poster that says "HELLO"', out=tmp_path / "run", max_iterations=2)
+    db = sqlite3.connect(result.run_dir / CHECKPOINT_DB)
+    blobs = [r[0] for r in db.execute("select checkpoint from checkpoints")]
+    blobs += [r[0] for r in db.execute("select value from writes")]
+    assert blobs
+    for blob in blobs:
+        assert b"\x89PNG" not in blob and b"\xff\xd8\xff" not in blob
+    assert max(len(b) for b in blobs) < 20_000
+
+
+def test_report_records_verdicts_thresholds_actions_and_timings(tmp_path) -> None:
+    result = generate(ILLEGIBLE, out=tmp_path / "run", max_iterations=3)
+    report = json.loads((result.run_dir / "report.json").read_text())
+
+    assert report["status"] == "passed" and report["iterations"] == len(report["candidates"])
+    assert report["thresholds"]["ocr"] == {"threshold": 0.9, "source": "default"}
+    for c in report["candidates"]:
+        assert {v["critic"] for v in c["verdicts"]} == {"ocr"}
+        for v in c["verdicts"]:
+            assert 0 <= v["score"] <= 1 and v["threshold"] == 0.9
+    assert {"plan", "backend", "critics", "judge"} <= set(report["timings"])
+    events = [json.loads(l)["event"] for l in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    assert events[0] == "plan" and events[-1] == "finalize" and "correct" in events
+
+
+def test_user_threshold_is_used_and_reported(tmp_path) -> None:
+    result = generate('A bold poster that says "OPEN"', out=tmp_path / "run", thresholds={"ocr": 0.5})
+    assert result.report["thresholds"]["ocr"] == {"threshold": 0.5, "source": "brief"}
+    assert result.report["candidates"][0]["verdicts"][0]["threshold"] == 0.5
+
+
+def test_api_keys_never_reach_reports_logs_or_checkpoints(tmp_path, monkeypatch) -> None:
+    secret = "sk-test-SECRET-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    monkeypatch.setenv("GEMINI_API_KEY", secret + "g")
+    result = generate('A poster that says "HELLO"', out=tmp_path / "run", max_iterations=1)
+    for path in result.run_dir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
