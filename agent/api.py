@@ -108,6 +108,10 @@ async def open_graph(run_dir: Path) -> AsyncIterator[Any]:
     serde = JsonPlusSerializer(allowed_msgpack_modules=MSGPACK_ALLOWLIST)
     async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_DB)) as saver:
         saver.serde = serde
+        # WAL without fsync per commit survives a killed process (the failure we resume from);
+        # it trades durability against power loss for ~25 ms less per loop iteration.
+        await saver.conn.execute("PRAGMA journal_mode=WAL")
+        await saver.conn.execute("PRAGMA synchronous=NORMAL")
         yield builder.compile(checkpointer=saver)
 
 

@@ -81,6 +81,16 @@ class ArtifactStore:
             raise ValueError(f"artifact {ref.path} does not match its hash {ref.sha256[:12]}")
         return decode_image_bytes(data, label=ref.path)
 
+    def put_document(self, obj: Any, kind: str = "docs") -> str:
+        """Store a JSON document by content hash (e.g. a plan revision); returns its relative path."""
+        data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+        rel = f"{kind}/{hashlib.sha256(data).hexdigest()}.json"
+        self._write_once(rel, data)
+        return rel
+
+    def load_document(self, rel: str) -> Any:
+        return json.loads((self.root / rel).read_text())
+
     def put_json(self, name: str, obj: Any) -> Path:
         """Write a JSON document (report, run settings) atomically under a fixed name."""
         data = json.dumps(obj, indent=2, default=str).encode()

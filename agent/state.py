@@ -10,7 +10,9 @@ from __future__ import annotations
 import operator
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
+
+from langgraph.channels import DeltaChannel
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from typing_extensions import NotRequired, TypedDict
@@ -250,6 +252,14 @@ class Action(_Model):
     base_candidate_id: str | None = None
 
 
+def _append(current: list, batches: "Sequence[list]") -> list:
+    """Append-only reducer for delta channels: checkpoints store each new item once, not the whole list."""
+    out = list(current or [])
+    for batch in batches:
+        out.extend(batch if isinstance(batch, list) else [batch])
+    return out
+
+
 def _merge_timings(a: dict[str, float] | None, b: dict[str, float] | None) -> dict[str, float]:
     out = dict(a or {})
     for k, v in (b or {}).items():
@@ -281,11 +291,12 @@ class LoopState(TypedDict, total=False):
     brief: Brief
     run_dir: str
     plan: Plan
+    plan_ref: str
     references: list[ImageRef]
     iteration: int
-    candidates: Annotated[list[Candidate], operator.add]
-    verdicts: Annotated[list[Verdict], operator.add]
-    actions: Annotated[list[Action], operator.add]
+    candidates: Annotated[list[Candidate], DeltaChannel(_append)]
+    verdicts: Annotated[list[Verdict], DeltaChannel(_append)]
+    actions: Annotated[list[Action], DeltaChannel(_append)]
     best_id: str | None
     stale_rounds: int
     elapsed_s: Annotated[float, operator.add]
@@ -298,11 +309,12 @@ class LoopState(TypedDict, total=False):
 
 
 class CriticTask(TypedDict):
-    """Payload of one parallel critic branch (sent with Send)."""
+    """Payload of one parallel critic branch (sent with Send); the plan travels by reference to stay small."""
 
     critic: str
-    candidate: Candidate
-    plan: Plan
+    candidate_id: str
+    image: ImageRef
+    plan_ref: str
     run_dir: str
     references: list[ImageRef]
 

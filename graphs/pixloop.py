@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from agent.images import ImageInputError
 from agent.planner import generation_prompt, get_planner
 from agent.report import build_report
 from agent.state import (
-    Action, Brief, Candidate, CriticTask, InputState, LoopState, OutputState, Verdict,
+    Action, Brief, Candidate, CriticTask, InputState, LoopState, OutputState, Plan, Verdict,
 )
 from critics import CheckContext, get_critic
 from prompts import render
@@ -54,8 +55,11 @@ def default_run_dir(config: RunnableConfig | None, out_root: str) -> str:
     return str(Path(out_root) / str(thread))
 
 
-async def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Validate the brief, store its references and make the plan."""
+def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
+    """Validate the brief, store its references and make the plan.
+
+    A sync node on purpose: it only does file I/O and CPU work, which LangGraph runs in a worker
+    thread (in an async node it would block the event loop; `langgraph dev` raises BlockingError)."""
     t0 = time.perf_counter()
     settings = _settings(runtime)
     brief = _brief(state)
@@ -63,14 +67,15 @@ async def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[Pixloo
     store = ArtifactStore(run_dir)
     references = [store.put_file(p) for p in brief.references]
     planner = get_planner(settings.planner)
-    the_plan = await asyncio.to_thread(planner.plan, brief, references, store)
+    the_plan = planner.plan(brief, references, store)
     if settings.critics is not None:
         the_plan.checks = {k: v for k, v in the_plan.checks.items() if k in settings.critics}
     store.log_event("plan", aspect=the_plan.aspect_ratio, size=the_plan.size,
                     checks={k: c.threshold for k, c in the_plan.checks.items()},
                     text=[e.content for e in the_plan.text], references=[r.sha256 for r in references])
     dt = time.perf_counter() - t0
-    return {"brief": brief, "plan": the_plan, "references": references, "run_dir": run_dir,
+    return {"brief": brief, "plan": the_plan, "plan_ref": store.put_document(the_plan.model_dump(mode="json"), "plans"),
+            "references": references, "run_dir": run_dir,
             "iteration": 0, "status": "running", "best_id": None, "stale_rounds": 0,
             "stop_reason": None, "elapsed_s": dt, "timings": {"plan": dt}}
 
@@ -83,45 +88,62 @@ def _current_seed(state: LoopState) -> int:
 
 
 async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Render the current plan revision with the configured backend and store the image."""
+    """Render the current plan revision with the configured backend and store the image.
+
+    File work runs in worker threads so the event loop (and `langgraph dev`) never blocks on it.
+    """
     t0 = time.perf_counter()
     settings = _settings(runtime)
-    store = ArtifactStore(state["run_dir"])
     iteration = state.get("iteration", 0) + 1
     the_plan = state["plan"]
     actions = state.get("actions", [])
     action: Action | None = actions[-1] if actions else None
-    prompt = generation_prompt(the_plan)
-    if action is not None:
-        prompt = render("correction", prompt=prompt, iteration=iteration,
-                        feedback="\n".join(f"- {f}" for f in action.feedback))
+    store, prompt = await asyncio.to_thread(_prepare, state["run_dir"], the_plan, action, iteration)
     seed = _current_seed(state)
     try:
-        backend = get_backend(settings.backend, settings)
+        backend = await asyncio.to_thread(get_backend, settings.backend, settings)
         request = GenerationRequest(plan=the_plan, seed=seed, prompt=prompt, references=state.get("references", []))
         tb = time.perf_counter()
         result = await backend.generate(request, store)
         backend_s = time.perf_counter() - tb
-        image = result.image
-        if image.mode not in ("RGB", "RGBA"):
-            image = image.convert("RGB")
-        ref = await asyncio.to_thread(store.put_image, image)
+        candidate = await asyncio.to_thread(
+            _record, store, result, Candidate.model_construct(
+                id=f"c{iteration}", iteration=iteration, backend=backend.name, seed=seed,
+                plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
+                seconds=round(backend_s, 4), cost=result.cost, meta=result.meta))
     except (BackendError, ImageInputError) as e:
         message = redact(f"{settings.backend} backend failed on iteration {iteration}: {e}")
-        store.log_event("backend_error", iteration=iteration, error=message)
+        await asyncio.to_thread(store.log_event, "backend_error", iteration=iteration, error=message)
         dt = time.perf_counter() - t0
         return {"status": "failed", "stop_reason": "backend_error", "error": message,
                 "elapsed_s": dt, "timings": {"generate": dt}}
-    candidate = Candidate(
-        id=f"c{iteration}", iteration=iteration, image=ref, backend=backend.name, seed=seed,
-        plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
-        seconds=round(backend_s, 4), cost=result.cost, meta=result.meta)
-    _link_candidate(store, candidate)
-    store.log_event("generate", iteration=iteration, candidate=candidate.id, image=ref.sha256,
-                    seed=seed, strategy=candidate.strategy, seconds=round(backend_s, 4))
     dt = time.perf_counter() - t0
     return {"candidates": [candidate], "iteration": iteration, "cost_used": result.cost,
             "elapsed_s": dt, "timings": {"backend": backend_s, "generate": dt - backend_s}}
+
+
+def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int) -> tuple[ArtifactStore, str]:
+    return ArtifactStore(run_dir), _prompt_for(the_plan, action, iteration)
+
+
+def _record(store: ArtifactStore, result: Any, draft: Candidate) -> Candidate:
+    """Store the image, give it a friendly name and log the event; returns the validated Candidate."""
+    image = result.image if result.image.mode in ("RGB", "RGBA") else result.image.convert("RGB")
+    ref = store.put_image(image)
+    candidate = Candidate.model_validate({**draft.__dict__, "image": ref})
+    _link_candidate(store, candidate)
+    store.log_event("generate", iteration=candidate.iteration, candidate=candidate.id, image=ref.sha256,
+                    seed=candidate.seed, strategy=candidate.strategy, seconds=candidate.seconds)
+    return candidate
+
+
+def _prompt_for(the_plan: Plan, action: Action | None, iteration: int) -> str:
+    """The backend prompt for this iteration (the correction template is a file, read on first use)."""
+    prompt = generation_prompt(the_plan)
+    if action is not None:
+        prompt = render("correction", prompt=prompt, iteration=iteration,
+                        feedback="\n".join(f"- {f}" for f in action.feedback))
+    return prompt
 
 
 def _link_candidate(store: ArtifactStore, candidate: Candidate) -> None:
@@ -145,28 +167,34 @@ def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize
     if not names:
         return "judge"
     return [
-        Send("check", CriticTask(critic=n, candidate=candidate, plan=state["plan"], run_dir=state["run_dir"],
-                                 references=state.get("references", [])))
+        Send("check", CriticTask(critic=n, candidate_id=candidate.id, image=candidate.image, plan_ref=state["plan_ref"],
+                                 run_dir=state["run_dir"], references=state.get("references", [])))
         for n in names
     ]
+
+
+@lru_cache(maxsize=32)
+def _load_plan(run_dir: str, plan_ref: str) -> Plan:
+    return Plan.model_validate(ArtifactStore(run_dir).load_document(plan_ref))
 
 
 def check(task: CriticTask) -> dict[str, Any]:
     """Run one critic on one candidate; a crashing critic becomes a failing verdict, not a crash."""
     t0 = time.perf_counter()
-    name, candidate, the_plan = task["critic"], task["candidate"], task["plan"]
+    name, candidate_id = task["critic"], task["candidate_id"]
     store = ArtifactStore(task["run_dir"])
+    the_plan = _load_plan(task["run_dir"], task["plan_ref"])
     threshold = the_plan.checks[name].threshold
     try:
-        image = store.open(candidate.image)
+        image = store.open(task["image"])
         verdict = get_critic(name).check(
-            image, the_plan, CheckContext(candidate_id=candidate.id, store=store, references=task["references"]))
+            image, the_plan, CheckContext(candidate_id=candidate_id, store=store, references=task["references"]))
         verdict = verdict.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)})
     except Exception as e:  # noqa: BLE001 - a critic bug must not kill the run
-        verdict = Verdict(critic=name, candidate_id=candidate.id, score=0.0, passed=False, threshold=threshold,
+        verdict = Verdict(critic=name, candidate_id=candidate_id, score=0.0, passed=False, threshold=threshold,
                           feedback=f"{name} critic failed: {e}", error=f"{type(e).__name__}: {e}",
                           seconds=round(time.perf_counter() - t0, 4))
-    store.log_event("check", candidate=candidate.id, critic=name, score=round(verdict.score, 4),
+    store.log_event("check", candidate=candidate_id, critic=name, score=round(verdict.score, 4),
                     passed=verdict.passed, threshold=verdict.threshold, feedback=verdict.feedback)
     return {"verdicts": [verdict]}
 
@@ -223,7 +251,8 @@ def correct_node(state: LoopState) -> dict[str, Any]:
     ArtifactStore(state["run_dir"]).log_event("correct", strategy=action.strategy, reason=action.reason,
                                               style=action.style, seed=action.seed)
     dt = time.perf_counter() - t0
-    return {"actions": [action], "plan": new_plan, "elapsed_s": dt, "timings": {"correct": dt}}
+    plan_ref = ArtifactStore(state["run_dir"]).put_document(new_plan.model_dump(mode="json"), "plans")
+    return {"actions": [action], "plan": new_plan, "plan_ref": plan_ref, "elapsed_s": dt, "timings": {"correct": dt}}
 
 
 def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
