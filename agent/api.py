@@ -14,13 +14,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable
 
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from pydantic import BaseModel, ValidationError
 
 from agent.backends import UnknownBackendError, get_backend
 from agent.config import PixloopConfig
-from agent.state import MSGPACK_ALLOWLIST, Brief
+from agent.checkpoint import run_checkpointer
+from agent.state import Brief
 from critics import UnknownCriticError, critic_names
 
 CHECKPOINT_DB = "checkpoints.sqlite"
@@ -105,13 +104,7 @@ async def open_graph(run_dir: Path) -> AsyncIterator[Any]:
     from graphs.pixloop import builder
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    serde = JsonPlusSerializer(allowed_msgpack_modules=MSGPACK_ALLOWLIST)
-    async with AsyncSqliteSaver.from_conn_string(str(run_dir / CHECKPOINT_DB)) as saver:
-        saver.serde = serde
-        # WAL without fsync per commit survives a killed process (the failure we resume from);
-        # it trades durability against power loss for ~25 ms less per loop iteration.
-        await saver.conn.execute("PRAGMA journal_mode=WAL")
-        await saver.conn.execute("PRAGMA synchronous=NORMAL")
+    with run_checkpointer(run_dir / CHECKPOINT_DB) as saver:
         yield builder.compile(checkpointer=saver)
 
 

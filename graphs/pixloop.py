@@ -98,10 +98,9 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
     the_plan = state["plan"]
     actions = state.get("actions", [])
     action: Action | None = actions[-1] if actions else None
-    store, prompt = await asyncio.to_thread(_prepare, state["run_dir"], the_plan, action, iteration)
     seed = _current_seed(state)
+    store, prompt, backend = await asyncio.to_thread(_prepare, state["run_dir"], the_plan, action, iteration, settings)
     try:
-        backend = await asyncio.to_thread(get_backend, settings.backend, settings)
         request = GenerationRequest(plan=the_plan, seed=seed, prompt=prompt, references=state.get("references", []))
         tb = time.perf_counter()
         result = await backend.generate(request, store)
@@ -122,8 +121,9 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
             "elapsed_s": dt, "timings": {"backend": backend_s, "generate": dt - backend_s}}
 
 
-def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int) -> tuple[ArtifactStore, str]:
-    return ArtifactStore(run_dir), _prompt_for(the_plan, action, iteration)
+def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int,
+             settings: PixloopConfig) -> tuple[ArtifactStore, str, Any]:
+    return ArtifactStore(run_dir), _prompt_for(the_plan, action, iteration), get_backend(settings.backend, settings)
 
 
 def _record(store: ArtifactStore, result: Any, draft: Candidate) -> Candidate:
