@@ -201,6 +201,8 @@ class Plan(_Model):
     style: Style = Field(default_factory=Style)
     negative: list[str] = Field(default_factory=list)
     checks: dict[str, CheckSpec] = Field(default_factory=dict)
+    source: ImageRef | None = Field(None, description="image being edited (edit mode)")
+    mask: ImageRef | None = Field(None, description="edit mask: white = may change")
     notes: list[str] = Field(default_factory=list)
 
 

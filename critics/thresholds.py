@@ -20,6 +20,10 @@ DEFAULTS: dict[str, Threshold] = {
         "per-element text accuracy (1 - CER); rapidocr reads clean posters at CER 0.009 "
         "(shared/docs/critic-engines.md §1), so 0.90 tolerates one OCR slip in ten characters",
     ),
+    "face": Threshold(0.5, "placeholder until bench/calibrate_critics.py runs"),
+    "artifacts": Threshold(0.5, "placeholder until bench/calibrate_critics.py runs"),
+    "spec": Threshold(0.99, "placeholder until bench/calibrate_critics.py runs"),
+    "preservation": Threshold(0.5, "placeholder until bench/calibrate_critics.py runs"),
 }
 
 
