@@ -27,10 +27,23 @@ _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gi
 class ArtifactStore:
     """A folder of immutable, hash-named files plus an append-only events log."""
 
+    _shared: dict[str, "ArtifactStore"] = {}
+    _shared_lock = threading.Lock()
+
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+
+    @classmethod
+    def for_dir(cls, root: str | Path) -> "ArtifactStore":
+        """The process-wide store for a folder, so parallel branches share one events-log lock."""
+        key = str(Path(root).absolute())
+        store = cls._shared.get(key)
+        if store is None or not store.root.exists():
+            with cls._shared_lock:
+                store = cls._shared[key] = cls(root)
+        return store
 
     def _write_once(self, rel: str, data: bytes) -> Path:
         dest = self.root / rel

@@ -77,7 +77,8 @@ def decode_image_bytes(data: bytes, label: str = "image data", max_pixels: int =
     if not data:
         raise ImageInputError(f"{label} is empty")
     img = _open_checked(io.BytesIO(data), label, max_pixels)
-    return img.convert("RGBA" if img.mode in ("RGBA", "LA") else "RGB")
+    has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
+    return img.convert("RGBA" if has_alpha else "RGB")
 
 
 def sniff_mime(data: bytes) -> str | None:

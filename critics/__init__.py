@@ -14,6 +14,8 @@ from critics.base import CheckContext, Critic, UnknownCriticError
 
 CRITICS: dict[str, str] = {
     "ocr": "critics.ocr:OcrCritic",
+    "spec": "critics.spec:SpecCritic",
+    "preservation": "critics.preservation:PreservationCritic",
 }
 
 _extra: dict[str, Callable[[], Critic]] = {}

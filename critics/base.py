@@ -19,6 +19,8 @@ class CheckContext:
     references: list[ImageRef] = field(default_factory=list)
     original: ImageRef | None = None
     mask: ImageRef | None = None
+    expected_mode: str | None = None
+    expected_format: str | None = None
 
 
 @runtime_checkable

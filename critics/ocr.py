@@ -204,7 +204,8 @@ class ElementMatch:
 
     @property
     def accuracy(self) -> float:
-        return 1.0 - self.cer
+        """min(1 - CER, word accuracy): one wrong word in a short line fails, a slip in long text does not."""
+        return min(1.0 - self.cer, self.word_accuracy)
 
 
 @dataclass
@@ -414,7 +415,7 @@ def score_elements(elements: Sequence[TextElement], lines: Sequence[OcrLine],
                    image_size: tuple[int, int]) -> OcrScore:
     """Match every required element against OCR lines (pure: no OCR, no I/O).
 
-    score = min over elements of (1 - CER), 1.0 when there are no elements.
+    score = min over elements of min(1 - CER, word accuracy), 1.0 when there are no elements.
     Extra text = confident lines (score >= 0.5) that no element matched and that resemble none
     (partial_ratio < 60 against every element).
     """
@@ -489,8 +490,9 @@ def feedback_line(result: OcrScore, passed: bool, image_size: tuple[int, int]) -
     if not passed:
         return element_feedback(worst)
     n = len(result.elements)
-    line = f"all {n} text elements read correctly" if worst.cer == 0 else (
-        f"all {n} text elements pass (closest miss: {element_feedback(worst)})")
+    what = f"all {n} text elements" if n > 1 else "the 1 text element"
+    line = f"{what} read correctly" if worst.cer == 0 else (
+        f"{what} pass (closest miss: {element_feedback(worst)})")
     notes = []
     misplaced = [m for m in result.elements if m.found and m.box is not None and not m.in_region]
     if misplaced:

@@ -64,7 +64,7 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
     settings = _settings(runtime)
     brief = _brief(state)
     run_dir = state.get("run_dir") or default_run_dir(config, settings.out_root)
-    store = ArtifactStore(run_dir)
+    store = ArtifactStore.for_dir(run_dir)
     references = [store.put_file(p) for p in brief.references]
     planner = get_planner(settings.planner)
     the_plan = planner.plan(brief, references, store)
@@ -123,7 +123,7 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
 
 def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int,
              settings: PixloopConfig) -> tuple[ArtifactStore, str, Any]:
-    return ArtifactStore(run_dir), _prompt_for(the_plan, action, iteration), get_backend(settings.backend, settings)
+    return ArtifactStore.for_dir(run_dir), _prompt_for(the_plan, action, iteration), get_backend(settings.backend, settings)
 
 
 def _record(store: ArtifactStore, result: Any, draft: Candidate) -> Candidate:
@@ -175,20 +175,21 @@ def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize
 
 @lru_cache(maxsize=32)
 def _load_plan(run_dir: str, plan_ref: str) -> Plan:
-    return Plan.model_validate(ArtifactStore(run_dir).load_document(plan_ref))
+    return Plan.model_validate(ArtifactStore.for_dir(run_dir).load_document(plan_ref))
 
 
 def check(task: CriticTask) -> dict[str, Any]:
     """Run one critic on one candidate; a crashing critic becomes a failing verdict, not a crash."""
     t0 = time.perf_counter()
     name, candidate_id = task["critic"], task["candidate_id"]
-    store = ArtifactStore(task["run_dir"])
+    store = ArtifactStore.for_dir(task["run_dir"])
     the_plan = _load_plan(task["run_dir"], task["plan_ref"])
     threshold = the_plan.checks[name].threshold
     try:
         image = store.open(task["image"])
         verdict = get_critic(name).check(
-            image, the_plan, CheckContext(candidate_id=candidate_id, store=store, references=task["references"]))
+            image, the_plan, CheckContext(candidate_id=candidate_id, store=store, references=task["references"],
+                                     original=the_plan.source, mask=the_plan.mask))
         verdict = verdict.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)})
     except Exception as e:  # noqa: BLE001 - a critic bug must not kill the run
         verdict = Verdict(critic=name, candidate_id=candidate_id, score=0.0, passed=False, threshold=threshold,
@@ -230,7 +231,7 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
         reason = "max_cost"
     elif stale >= budget.patience:
         reason = "no_improvement"
-    store = ArtifactStore(state["run_dir"])
+    store = ArtifactStore.for_dir(state["run_dir"])
     store.log_event("judge", candidate=candidate.id, passed=passed, best=best_id, stop_reason=reason)
     dt = time.perf_counter() - t0
     return {"best_id": best_id, "stale_rounds": stale, "stop_reason": reason,
@@ -248,17 +249,17 @@ def correct_node(state: LoopState) -> dict[str, Any]:
     action = correct(state["plan"], _verdicts_for(state, candidate.id), state.get("actions", []),
                      state["iteration"] + 1)
     new_plan = apply_action(state["plan"], action)
-    ArtifactStore(state["run_dir"]).log_event("correct", strategy=action.strategy, reason=action.reason,
+    ArtifactStore.for_dir(state["run_dir"]).log_event("correct", strategy=action.strategy, reason=action.reason,
                                               style=action.style, seed=action.seed)
     dt = time.perf_counter() - t0
-    plan_ref = ArtifactStore(state["run_dir"]).put_document(new_plan.model_dump(mode="json"), "plans")
+    plan_ref = ArtifactStore.for_dir(state["run_dir"]).put_document(new_plan.model_dump(mode="json"), "plans")
     return {"actions": [action], "plan": new_plan, "plan_ref": plan_ref, "elapsed_s": dt, "timings": {"correct": dt}}
 
 
 def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
     """Return the best candidate with an honest status; write final.png and report.json."""
     settings = _settings(runtime)
-    store = ArtifactStore(state["run_dir"])
+    store = ArtifactStore.for_dir(state["run_dir"])
     by_id = {c.id: c for c in state.get("candidates", [])}
     best = by_id.get(state.get("best_id") or "")
     reason = state.get("stop_reason")

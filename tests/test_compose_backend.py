@@ -45,9 +45,9 @@ def squash(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def ocr():
-    from rapidocr import RapidOCR
+    from critics.engines import rapidocr_engine
 
-    return RapidOCR()
+    return rapidocr_engine()
 
 
 def read(ocr, img: Image.Image) -> list[str]:

@@ -89,9 +89,9 @@ def test_report_records_verdicts_thresholds_actions_and_timings(tmp_path) -> Non
     assert report["status"] == "passed" and report["iterations"] == len(report["candidates"])
     assert report["thresholds"]["ocr"] == {"threshold": 0.9, "source": "default"}
     for c in report["candidates"]:
-        assert {v["critic"] for v in c["verdicts"]} == {"ocr"}
+        assert {v["critic"] for v in c["verdicts"]} == set(report["thresholds"])
         for v in c["verdicts"]:
-            assert 0 <= v["score"] <= 1 and v["threshold"] == 0.9
+            assert 0 <= v["score"] <= 1 and v["threshold"] == report["thresholds"][v["critic"]]["threshold"]
     assert {"plan", "backend", "critics", "judge"} <= set(report["timings"])
     events = [json.loads(l)["event"] for l in (result.run_dir / "events.jsonl").read_text().splitlines()]
     assert events[0] == "plan" and events[-1] == "finalize" and "correct" in events
