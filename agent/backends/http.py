@@ -1,0 +1,292 @@
+"""Shared async HTTP plumbing for the API backends and LLM clients.
+
+One `HttpClient` per backend instance: separate connect/read timeouts, a concurrency
+limit, retries with exponential backoff and jitter (tenacity) on 408/409/429/5xx and
+connection errors that honour Retry-After and the vendors' own hints, precise exceptions
+for everything that must not be retried, and usage accounting. Secrets live only in the
+request headers, which are never logged, and every message passes through `redact`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import httpx
+from pydantic import BaseModel, Field
+from tenacity import (
+    AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from agent.backends.base import BackendError
+from agent.config import redact
+
+log = logging.getLogger("pixloop.http")
+
+
+class HttpSettings(BaseModel):
+    """Timeouts, retries and concurrency for one backend's HTTP client."""
+
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(180.0, gt=0, description="image models can take minutes under load")
+    max_attempts: int = Field(4, ge=1, le=20)
+    backoff_initial: float = Field(1.0, ge=0)
+    backoff_max: float = Field(30.0, ge=0)
+    max_retry_after: float = Field(120.0, ge=0, description="longest server-requested wait we accept")
+    total_timeout: float = Field(600.0, gt=0, description="give up retrying after this many seconds")
+    max_concurrency: int = Field(4, ge=1)
+
+
+class RateLimited(BackendError):
+    """429 that survived every retry."""
+
+
+class ServerError(BackendError):
+    """5xx that survived every retry."""
+
+
+class QuotaExhausted(BackendError):
+    """A quota that retrying cannot fix (insufficient_quota, a per-day limit)."""
+
+
+class AuthError(BackendError):
+    """The API key is missing, invalid or lacks access."""
+
+
+class BadRequest(BackendError):
+    """The server rejected the request (400/404/422); retrying the same request cannot help."""
+
+
+class SafetyBlocked(BackendError):
+    """The provider's safety system refused the prompt or the image."""
+
+    def __init__(self, message: str, reason: str = "safety"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class NoImageReturned(BackendError):
+    """A successful answer without an image (text-only reply, NO_IMAGE)."""
+
+    def __init__(self, message: str, reason: str = "no_image"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class MalformedResponse(BackendError):
+    """The server answered with something that is not the protocol (bad JSON, truncated image)."""
+
+
+class BackendTimeout(BackendError):
+    """The server did not answer in time, on every attempt."""
+
+
+class _Retryable(Exception):
+    """Internal: a failure worth another attempt, with the server's requested delay if any."""
+
+    def __init__(self, error: BackendError, retry_after: float | None = None):
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds the server asks us to wait: retry-after-ms, retry-after (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def duration_seconds(text: str) -> float | None:
+    """'37s', '1.5s', '6m0s', '250ms' -> seconds."""
+    total, found = 0.0, False
+    for num, unit in re.findall(r"([\d.]+)\s*(ms|s|m|h)", text):
+        found = True
+        total += float(num) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    return total if found else None
+
+
+@dataclass
+class Usage:
+    """What a backend spent: requests, retries, failures, seconds, provider usage and cost."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    cost: float = 0.0
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    def add_tokens(self, **counts: int | None) -> None:
+        for k, v in counts.items():
+            if v:
+                self.tokens[k] = self.tokens.get(k, 0) + int(v)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"requests": self.requests, "retries": self.retries, "failures": self.failures,
+                "seconds": round(self.seconds, 3), "cost": round(self.cost, 6), "tokens": dict(self.tokens)}
+
+
+ErrorClassifier = Callable[[httpx.Response], "BackendError | _Retryable | None"]
+
+
+def default_classifier(resp: httpx.Response) -> BackendError | _Retryable | None:
+    """Map a non-2xx response to an exception; vendors wrap this to read their error bodies."""
+    status = resp.status_code
+    detail = error_detail(resp)
+    if status in (408, 409, 429) or status >= 500:
+        err_cls = RateLimited if status == 429 else ServerError
+        return _Retryable(err_cls(f"HTTP {status}: {detail}"), parse_retry_after(resp.headers))
+    if status in (401, 403):
+        return AuthError(f"HTTP {status}: {detail}")
+    return BadRequest(f"HTTP {status}: {detail}")
+
+
+def error_detail(resp: httpx.Response, limit: int = 300) -> str:
+    """The server's error message from a JSON body, or the start of a non-JSON body (HTML from a proxy)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        text = re.sub(r"\s+", " ", resp.text or "").strip()
+        return (text[:limit] or resp.reason_phrase or "no body") + (" (non-JSON body)" if text else "")
+    if isinstance(body, list) and body:
+        body = body[0]
+    if isinstance(body, dict):
+        err = body.get("error", body)
+        if isinstance(err, dict):
+            parts = [str(err.get(k)) for k in ("status", "code", "type") if err.get(k)]
+            msg = err.get("message") or err.get("detail") or body.get("detail") or ""
+            return " ".join(parts + [str(msg)]).strip()[:limit] or str(body)[:limit]
+        if isinstance(err, str):
+            detail = body.get("detail") or body.get("errors") or ""
+            return f"{err} {detail}".strip()[:limit]
+    return str(body)[:limit]
+
+
+class HttpClient:
+    """An httpx.AsyncClient with the retry, timeout and concurrency policy of one backend."""
+
+    def __init__(self, name: str, base_url: str, *, headers: dict[str, str] | None = None,
+                 settings: HttpSettings | None = None, classifier: ErrorClassifier = default_classifier,
+                 transport: httpx.AsyncBaseTransport | None = None, auth: httpx.Auth | None = None):
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.settings = settings or HttpSettings()
+        self.classifier = classifier
+        self.usage = Usage()
+        self._headers = headers or {}
+        self._transport = transport
+        self._auth = auth
+        self._clients: dict[int, httpx.AsyncClient] = {}
+        self._semaphores: dict[int, asyncio.Semaphore] = {}
+
+    def _loop_key(self) -> int:
+        return id(asyncio.get_running_loop())
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """One AsyncClient per event loop (asyncio.run in a library call creates a fresh loop)."""
+        key = self._loop_key()
+        if key not in self._clients:
+            for stale in [k for k, c in self._clients.items() if c.is_closed]:
+                self._clients.pop(stale, None)
+                self._semaphores.pop(stale, None)
+            s = self.settings
+            timeout = httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout,
+                                    pool=s.read_timeout)
+            limits = httpx.Limits(max_connections=s.max_concurrency * 2, max_keepalive_connections=s.max_concurrency)
+            self._clients[key] = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, timeout=timeout,
+                                                   limits=limits, transport=self._transport, auth=self._auth)
+            self._semaphores[key] = asyncio.Semaphore(s.max_concurrency)
+        return self._clients[key]
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = wait_exponential_jitter(initial=self.settings.backoff_initial, max=self.settings.backoff_max)(state)
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.settings.max_retry_after)
+        return backoff
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send a request with the retry policy; returns a 2xx response or raises a BackendError."""
+        client = self.client
+        semaphore = self._semaphores[self._loop_key()]
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts) | stop_after_delay(self.settings.total_timeout),
+            wait=self._wait, retry=retry_if_exception_type(_Retryable), reraise=True)
+        attempt = 0
+        try:
+            async for attempt_ctx in retrying:
+                with attempt_ctx:
+                    attempt += 1
+                    if attempt > 1:
+                        self.usage.retries += 1
+                    async with semaphore:
+                        return await self._once(client, method, path, **kwargs)
+        except _Retryable as e:
+            self.usage.failures += 1
+            raise type(e.error)(f"{self.name}: {redact(str(e.error))} (after {attempt} attempts)") from None
+        except BackendError:
+            self.usage.failures += 1
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, client: httpx.AsyncClient, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        t0 = time.perf_counter()
+        self.usage.requests += 1
+        try:
+            resp = await client.request(method, path, **kwargs)
+        except httpx.TimeoutException as e:
+            raise _Retryable(BackendTimeout(f"{method} {path} timed out ({type(e).__name__})")) from None
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
+            raise _Retryable(ServerError(f"{method} {path} connection failed: {type(e).__name__}: {e}")) from None
+        finally:
+            self.usage.seconds += time.perf_counter() - t0
+        log.debug("%s %s %s -> %s", self.name, method, path, resp.status_code)
+        if resp.is_success:
+            return resp
+        outcome = self.classifier(resp)
+        if outcome is None:
+            return resp
+        if isinstance(outcome, _Retryable):
+            raise outcome
+        outcome.args = (f"{self.name}: {redact(str(outcome))}",)
+        raise outcome
+
+    def json(self, resp: httpx.Response) -> Any:
+        """Parse a JSON body or raise MalformedResponse saying what came instead."""
+        try:
+            return resp.json()
+        except ValueError:
+            ctype = resp.headers.get("content-type", "?")
+            raise MalformedResponse(f"{self.name}: expected JSON, got {ctype}: {resp.text[:120]!r}") from None
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+Retryable = _Retryable
+__all__ = [
+    "AuthError", "BackendTimeout", "BadRequest", "HttpClient", "HttpSettings", "MalformedResponse",
+    "NoImageReturned", "QuotaExhausted", "RateLimited", "Retryable", "SafetyBlocked", "ServerError", "Usage",
+    "default_classifier", "duration_seconds", "error_detail", "parse_retry_after",
+]
