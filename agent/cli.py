@@ -45,6 +45,13 @@ def _threshold(value: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"threshold for {name!r} is not a number: {num!r}") from None
 
 
+def _option(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {value!r}")
+    return key.strip(), val
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pixloop",
@@ -80,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="continue a stopped or killed run from its last checkpoint (give --out if you set it)")
     run.add_argument("--base-url", help="backend endpoint (for HTTP backends and local fake servers)")
     run.add_argument("--model", help="backend model id")
+    run.add_argument("--backend-option", action="append", default=[], type=_option, metavar="KEY=VALUE",
+                     help="backend-specific option, e.g. quality=high or workflow=flow.json (repeatable)")
     run.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
     run.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
     check = sub.add_parser(
@@ -102,7 +111,33 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a critic's pass threshold in [0,1] (repeatable)")
     check.add_argument("--out", "-o", metavar="DIR", help="keep evidence images (heat maps, difference maps) here")
     check.add_argument("--json", action="store_true", help="print one JSON object with a 'critics' list")
+    from agent.fakes.base import FAULT_KINDS
+
+    fake = sub.add_parser(
+        "fake-server", help="run a loopback server that speaks a real image/LLM API, with faults on demand",
+        description="Serve a faithful fake of an image or chat API on 127.0.0.1, rendering real images with the "
+                    "compose backend. Point pixloop (--base-url) or your own pipeline at it.",
+        epilog="faults (--fault KIND[=VALUE][*COUNT], served in order to generation requests):\n" + "\n".join(
+            f"  {k:<11} {v}" for k, v in FAULT_KINDS.items()) + "\n\nexample:\n"
+            "  pixloop fake-server gemini --port 8089 --fault 429=1*2 --fault slow=0.5\n"
+            "  pixloop run 'poster \"HELLO\"' --backend gemini --base-url http://127.0.0.1:8089",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    fake.add_argument("kind", choices=["gemini", "openai", "comfyui", "a1111", "chat"], help="which API to speak")
+    fake.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one, printed)")
+    fake.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (repeatable)")
+    fake.add_argument("--latency", type=float, default=0.0, help="seconds added to every generation answer")
     return parser
+
+
+def cmd_fake_server(args: argparse.Namespace) -> int:
+    from agent.fakes import FaultPlan, create_fake_app, serve
+
+    try:
+        app = create_fake_app(args.kind, FaultPlan.parse(args.fault, args.latency))
+    except ValueError as e:
+        return _fail(str(e), EXIT_BAD_INPUT)
+    serve(app, port=args.port)
+    return 0
 
 
 CHECK_EPILOG = """\
@@ -192,7 +227,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                size=size, thresholds=dict(args.threshold), seed=args.seed,
                                max_iterations=args.max_iterations, max_seconds=args.max_seconds,
                                max_cost=args.max_cost, patience=args.patience)
-            config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model)
+            config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
+                                   options=dict(args.backend_option))
         except (BriefError, ValueError) as e:
             return _fail(str(e), EXIT_BAD_INPUT)
         from agent.api import new_thread_id
@@ -234,6 +270,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "check":
         return cmd_check(args)
+    if args.command == "fake-server":
+        return cmd_fake_server(args)
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -8,6 +8,7 @@ checkpoints, reports or logs.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,6 +28,9 @@ class PixloopConfig(BaseModel):
     critics: list[str] | None = Field(None, description="restrict checks to these critics (default: what the plan enables)")
     base_url: str | None = Field(None, description="backend endpoint override (e.g. a local fake server)")
     model: str | None = Field(None, description="backend model id")
+    options: dict[str, Any] = Field(default_factory=dict, description="backend-specific options (see each backend)")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint for the LLM planner/judge")
+    llm_model: str | None = Field(None, description="chat model id for the LLM planner/judge")
     out_root: str = Field("pixloop-out", description="parent folder of run folders when none is given")
 
 

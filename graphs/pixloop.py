@@ -111,7 +111,7 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
                 plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
                 seconds=round(backend_s, 4), cost=result.cost, meta=result.meta))
     except (BackendError, ImageInputError) as e:
-        message = redact(f"{settings.backend} backend failed on iteration {iteration}: {e}")
+        message = redact(f"{settings.backend} backend failed on iteration {iteration}: {type(e).__name__}: {e}")
         await asyncio.to_thread(store.log_event, "backend_error", iteration=iteration, error=message)
         dt = time.perf_counter() - t0
         return {"status": "failed", "stop_reason": "backend_error", "error": message,

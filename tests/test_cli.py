@@ -92,7 +92,7 @@ def test_backend_failure_exits_4_with_clear_message(tmp_path, capsys) -> None:
         unregister_backend("broken")
     err = capsys.readouterr().err
     assert code == 4
-    assert "broken backend failed on iteration 1: HTTP 503 UNAVAILABLE" in err
+    assert "broken backend failed on iteration 1: BackendError: HTTP 503 UNAVAILABLE" in err
     report = json.loads((tmp_path / "r" / "report.json").read_text())
     assert report["status"] == "failed" and report["stop_reason"] == "backend_error"
 

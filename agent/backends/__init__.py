@@ -20,6 +20,11 @@ from agent.backends.base import (
 
 BACKENDS: dict[str, str] = {
     "compose": "agent.backends.compose:ComposeBackend",
+    "gemini": "agent.backends.gemini:GeminiBackend",
+    "openai": "agent.backends.openai:OpenAIBackend",
+    "comfyui": "agent.backends.comfyui:ComfyUIBackend",
+    "a1111": "agent.backends.a1111:A1111Backend",
+    "diffusers": "agent.backends.diffusers:DiffusersBackend",
 }
 
 _extra: dict[str, Callable[[Any], ImageBackend]] = {}
@@ -52,13 +57,20 @@ def _factory(name: str) -> Callable[[Any], ImageBackend]:
     if name not in BACKENDS:
         raise UnknownBackendError(f"unknown backend {name!r}; known backends: {', '.join(backend_names())}")
     module, _, attr = BACKENDS[name].partition(":")
-    cls = getattr(importlib.import_module(module), attr)
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except ImportError as e:
+        raise UnknownBackendError(f"backend {name!r} is not available here: {e} "
+                                  f"(install its extra, e.g. pip install 'pixloop[{name}]')") from None
     return cls.from_config
 
 
 def get_backend(name: str, config: Any = None) -> ImageBackend:
     """The backend instance for a name and config, created once per process."""
-    key = (name, getattr(config, "base_url", None), getattr(config, "model", None))
+    import json
+
+    options = json.dumps(getattr(config, "options", None) or {}, sort_keys=True, default=str)
+    key = (name, getattr(config, "base_url", None), getattr(config, "model", None), options)
     with _lock:
         if key not in _cache:
             _cache[key] = _factory(name)(config)

@@ -9,6 +9,22 @@ from __future__ import annotations
 
 from agent.fakes.base import Fault, FaultPlan, FakeServer, fake_render, serve
 
-FAKES: dict[str, str] = {}
+FAKES: dict[str, str] = {
+    "gemini": "agent.fakes.gemini:create_app",
+    "openai": "agent.fakes.openai:create_app",
+    "comfyui": "agent.fakes.comfyui:create_app",
+    "a1111": "agent.fakes.a1111:create_app",
+    "chat": "agent.fakes.chat:create_app",
+}
 
-__all__ = ["FAKES", "Fault", "FaultPlan", "FakeServer", "fake_render", "serve"]
+
+def create_fake_app(kind: str, faults: FaultPlan | None = None, **options: object) -> object:
+    """The ASGI app of the fake server for a protocol."""
+    import importlib
+
+    if kind not in FAKES:
+        raise ValueError(f"unknown fake server {kind!r}; choose one of {', '.join(FAKES)}")
+    module, _, attr = FAKES[kind].partition(":")
+    return getattr(importlib.import_module(module), attr)(faults or FaultPlan(), **options)
+
+__all__ = ["FAKES", "create_fake_app", "Fault", "FaultPlan", "FakeServer", "fake_render", "serve"]
