@@ -56,3 +56,66 @@ def engine_loaded(name: str) -> bool:
     if name == "rapidocr":
         return _rapidocr is not None
     raise KeyError(f"unknown engine {name!r}")
+
+
+class TesseractUnavailable(RuntimeError):
+    """Tesseract was asked for but its binary or pytesseract is missing."""
+
+
+class _TesseractOutput:
+    """rapidocr-shaped result (txts, boxes, scores) so the OCR critic treats both engines alike."""
+
+    def __init__(self, txts: list[str], boxes: list[list[list[float]]], scores: list[float]):
+        self.txts, self.boxes, self.scores = (tuple(txts) or None), (boxes or None), tuple(scores)
+
+
+def tesseract_available() -> bool:
+    import shutil
+
+    try:
+        import pytesseract  # noqa: F401
+    except ImportError:
+        return False
+    return shutil.which("tesseract") is not None
+
+
+def tesseract_engine() -> Any:
+    """A callable OCR engine backed by the Tesseract binary (optional; a cross-check on clean layouts).
+
+    Returns lines grouped from Tesseract's word rows, with axis-aligned quads. Per
+    shared/docs/critic-engines.md it fails on text over photos and on rotations, so rapidocr
+    stays the default.
+    """
+    if not tesseract_available():
+        raise TesseractUnavailable("Tesseract OCR needs the `tesseract` binary (apt install tesseract-ocr) "
+                                   "and `pip install pytesseract`")
+    import pytesseract
+
+    def run(bgr: Any) -> _TesseractOutput:
+        rgb = bgr[:, :, ::-1]
+        data = pytesseract.image_to_data(rgb, config="--psm 11", output_type=pytesseract.Output.DICT)
+        lines: dict[tuple[int, int, int], list[int]] = {}
+        for i, word in enumerate(data["text"]):
+            if word.strip() and float(data["conf"][i]) >= 0:
+                lines.setdefault((data["block_num"][i], data["par_num"][i], data["line_num"][i]), []).append(i)
+        txts, boxes, scores = [], [], []
+        for idx in lines.values():
+            x0 = min(data["left"][i] for i in idx)
+            y0 = min(data["top"][i] for i in idx)
+            x1 = max(data["left"][i] + data["width"][i] for i in idx)
+            y1 = max(data["top"][i] + data["height"][i] for i in idx)
+            txts.append(" ".join(data["text"][i] for i in idx))
+            boxes.append([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+            scores.append(sum(float(data["conf"][i]) for i in idx) / len(idx) / 100)
+        return _TesseractOutput(txts, boxes, scores)
+
+    return run
+
+
+def ocr_engine(name: str) -> Any:
+    """An OCR engine by name: 'rapidocr' (default) or 'tesseract'."""
+    if name == "rapidocr":
+        return rapidocr_engine()
+    if name == "tesseract":
+        return tesseract_engine()
+    raise ValueError(f"unknown OCR engine {name!r}; choose rapidocr or tesseract")

@@ -549,9 +549,22 @@ class OcrCritic:
 
     name = "ocr"
 
-    def __init__(self, engine: Callable[[np.ndarray], Any] | None = None) -> None:
-        # None -> the shared, lazily loaded rapidocr instance (critics.engines).
-        self._engine = engine
+    def __init__(self, engine: Callable[[np.ndarray], Any] | str | None = None) -> None:
+        """`engine`: a callable, an engine name ('rapidocr', 'tesseract'), or None for $PIXLOOP_OCR_ENGINE / rapidocr."""
+        import os
+
+        name = engine if isinstance(engine, str) else os.environ.get("PIXLOOP_OCR_ENGINE", "rapidocr")
+        self.engine_name = name if not callable(engine) else getattr(engine, "__name__", "custom")
+        if name not in ("rapidocr", "tesseract"):
+            raise ValueError(f"unknown OCR engine {name!r}; choose rapidocr or tesseract")
+        self._engine = engine if callable(engine) else None
+
+    def _resolve_engine(self) -> Callable[[np.ndarray], Any] | None:
+        if self._engine is None and self.engine_name == "tesseract":
+            from critics.engines import tesseract_engine
+
+            self._engine = tesseract_engine()
+        return self._engine
 
     def applies(self, plan: Plan) -> bool:
         spec = plan.checks.get("ocr")
@@ -565,7 +578,7 @@ class OcrCritic:
         size = (max(1, image.width), max(1, image.height))
         downscaled = max(image.size) > MAX_SIDE
         try:
-            lines = read_text(image, engine=self._engine)
+            lines = read_text(image, engine=self._resolve_engine())
         except Exception as e:  # noqa: BLE001 - a critic never crashes the loop
             return self._failed(context, threshold, t0, downscaled,
                                 f"{type(e).__name__}: {e}", "OCR failed; required text could not be checked")
@@ -581,7 +594,7 @@ class OcrCritic:
             score=result.score,
             passed=passed,
             threshold=threshold,
-            evidence=_evidence(result, size, downscaled),
+            evidence={**_evidence(result, size, downscaled), "engine": self.engine_name},
             feedback=feedback_line(result, passed, size),
             seconds=round(time.perf_counter() - t0, 3),
         )
@@ -594,7 +607,7 @@ class OcrCritic:
             score=0.0,
             passed=False,
             threshold=threshold,
-            evidence={"engine": "rapidocr", "elements": [], "lines": [], "extra_text": [],
+            evidence={"engine": self.engine_name, "elements": [], "lines": [], "extra_text": [],
                       "downscaled": downscaled},
             feedback=f"{feedback} ({error[:200]})",
             seconds=round(time.perf_counter() - t0, 3),

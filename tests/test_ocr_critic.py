@@ -397,3 +397,27 @@ def test_compare_text_reports_missing_words():
     cer, wacc, wrong = compare_text("GRAND OPENING TODAY", "GRAND TODAY")
     assert cer == pytest.approx(7 / 17) and wacc == pytest.approx(2 / 3)
     assert wrong == [("", "OPENING")]
+
+
+# --------------------------------------------------------------------------- optional tesseract engine
+
+
+def test_unknown_ocr_engine_is_rejected():
+    from critics.ocr import OcrCritic
+
+    with pytest.raises(ValueError, match="unknown OCR engine 'easyocr'"):
+        OcrCritic("easyocr")
+
+
+def test_tesseract_engine_reads_a_clean_poster_when_installed():
+    from critics.engines import tesseract_available
+    from critics.ocr import OcrCritic
+
+    if not tesseract_available():
+        pytest.skip("optional engine: tesseract binary or pytesseract not installed")
+    critic = OcrCritic("tesseract")
+    v = critic.check(poster(), make_plan(headline(), subheading()), CTX)
+    assert v.evidence["engine"] == "tesseract"
+    assert v.passed, v.feedback
+    wrong = critic.check(poster(head="GRAND OPNING"), make_plan(headline(), subheading()), CTX)
+    assert not wrong.passed and "OPNING" in wrong.feedback
