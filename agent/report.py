@@ -62,7 +62,7 @@ def build_report(state: dict[str, Any], settings: PixloopConfig) -> dict[str, An
         "candidates": [
             {"id": c.id, "iteration": c.iteration, "path": c.image.path, "sha256": c.image.sha256,
              "width": c.image.width, "height": c.image.height, "seed": c.seed, "strategy": c.strategy,
-             "backend_seconds": c.seconds, "cost": c.cost,
+             "backend_seconds": c.seconds, "cost": c.cost, "meta": c.meta,
              "verdicts": [_verdict_row(v) for v in verdicts if v.candidate_id == c.id]}
             for c in candidates
         ],

@@ -14,6 +14,7 @@ from critics.base import CheckContext, Critic, UnknownCriticError
 
 CRITICS: dict[str, str] = {
     "ocr": "critics.ocr:OcrCritic",
+    "face": "critics.face:FaceCritic",
     "spec": "critics.spec:SpecCritic",
     "preservation": "critics.preservation:PreservationCritic",
 }

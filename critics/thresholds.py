@@ -20,7 +20,12 @@ DEFAULTS: dict[str, Threshold] = {
         "per-element text accuracy (1 - CER); rapidocr reads clean posters at CER 0.009 "
         "(shared/docs/critic-engines.md §1), so 0.90 tolerates one OCR slip in ten characters",
     ),
-    "face": Threshold(0.5, "placeholder until bench/calibrate_critics.py runs"),
+    "face": Threshold(
+        0.5,
+        "SFace cosine mapped piecewise-linearly so OpenCV's published same-person cosine 0.363 scores 0.5; on "
+        "shared/data/faces same-person pairs score >= 0.649 and different people <= 0.366 (AUC 1.0); held-out "
+        "set in critic-engines.md section 2: 99.95% pair accuracy at 0.363",
+    ),
     "artifacts": Threshold(0.5, "placeholder until bench/calibrate_critics.py runs"),
     "spec": Threshold(
         0.95,

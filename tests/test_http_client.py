@@ -180,3 +180,14 @@ def test_fault_specs_parse_and_are_served_in_order() -> None:
 def test_fake_servers_refuse_non_loopback_hosts() -> None:
     with pytest.raises(ValueError, match="loopback only"):
         FakeServer(Script().app, host="0.0.0.0")
+
+
+def test_one_client_serves_several_event_loops() -> None:
+    script = Script()
+    with FakeServer(script.app) as srv:
+        client = HttpClient("test", srv.url, settings=FAST)
+        for _ in range(3):  # the sync library API calls asyncio.run once per generate()
+            resp = asyncio.run(client.request("GET", "/x"))
+            assert resp.status_code == 200
+        asyncio.run(client.aclose())
+    assert script.calls == 3

@@ -62,7 +62,7 @@ def test_budget_below_one_image_is_bad_input(tmp_path) -> None:
 
 
 def test_unknown_backend_is_bad_input(tmp_path) -> None:
-    with pytest.raises(BriefError, match=r"unknown backend 'dall-e-9'; known backends: compose"):
+    with pytest.raises(BriefError, match=r"unknown backend 'dall-e-9'; known backends: .*compose"):
         generate("a poster", backend="dall-e-9", out=tmp_path / "run")
 
 

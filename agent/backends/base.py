@@ -34,6 +34,10 @@ class GenerationRequest(BaseModel):
     base_image: ImageRef | None = None
     mask: ImageRef | None = None
     instruction: str | None = None
+    history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="earlier turns of a multi-turn edit: each an earlier candidate's meta[<backend>_turn] "
+                    "plus its 'image' ImageRef")
 
 
 @dataclass

@@ -14,6 +14,7 @@ import email.utils
 import logging
 import re
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -194,28 +195,34 @@ class HttpClient:
         self._headers = headers or {}
         self._transport = transport
         self._auth = auth
-        self._clients: dict[int, httpx.AsyncClient] = {}
-        self._semaphores: dict[int, asyncio.Semaphore] = {}
+        self._clients: dict[int, tuple[weakref.ref, httpx.AsyncClient, asyncio.Semaphore]] = {}
 
-    def _loop_key(self) -> int:
-        return id(asyncio.get_running_loop())
+    def _entry(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+        """One AsyncClient per live event loop (asyncio.run in a library call creates a fresh loop).
 
-    @property
-    def client(self) -> httpx.AsyncClient:
-        """One AsyncClient per event loop (asyncio.run in a library call creates a fresh loop)."""
-        key = self._loop_key()
-        if key not in self._clients:
-            for stale in [k for k, c in self._clients.items() if c.is_closed]:
-                self._clients.pop(stale, None)
-                self._semaphores.pop(stale, None)
+        Clients of loops that are closed are dropped without awaiting them (their transports died
+        with the loop); a reused id() is detected through the weak reference.
+        """
+        loop = asyncio.get_running_loop()
+        for key, (ref, _, _) in list(self._clients.items()):
+            old = ref()
+            if old is None or old.is_closed():
+                del self._clients[key]
+        entry = self._clients.get(id(loop))
+        if entry is None or entry[0]() is not loop:
             s = self.settings
             timeout = httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout, write=s.read_timeout,
                                     pool=s.read_timeout)
             limits = httpx.Limits(max_connections=s.max_concurrency * 2, max_keepalive_connections=s.max_concurrency)
-            self._clients[key] = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, timeout=timeout,
-                                                   limits=limits, transport=self._transport, auth=self._auth)
-            self._semaphores[key] = asyncio.Semaphore(s.max_concurrency)
-        return self._clients[key]
+            client = httpx.AsyncClient(base_url=self.base_url, headers=self._headers, timeout=timeout,
+                                       limits=limits, transport=self._transport, auth=self._auth)
+            entry = (weakref.ref(loop), client, asyncio.Semaphore(s.max_concurrency))
+            self._clients[id(loop)] = entry
+        return entry[1], entry[2]
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self._entry()[0]
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -226,8 +233,7 @@ class HttpClient:
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send a request with the retry policy; returns a 2xx response or raises a BackendError."""
-        client = self.client
-        semaphore = self._semaphores[self._loop_key()]
+        client, semaphore = self._entry()
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_attempts) | stop_after_delay(self.settings.total_timeout),
             wait=self._wait, retry=retry_if_exception_type(_Retryable), reraise=True)
@@ -279,9 +285,10 @@ class HttpClient:
             raise MalformedResponse(f"{self.name}: expected JSON, got {ctype}: {resp.text[:120]!r}") from None
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        """Close the client of the running loop (others belong to loops that are gone)."""
+        entry = self._clients.pop(id(asyncio.get_running_loop()), None)
+        if entry is not None:
+            await entry[1].aclose()
 
 
 Retryable = _Retryable
