@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Callable, Iterable
 from pydantic import BaseModel, ValidationError
 
 from agent.backends import UnknownBackendError, get_backend
-from agent.config import PixloopConfig
+from agent.config import PixloopConfig, public_config
 from agent.checkpoint import run_checkpointer
 from agent.state import Brief
 from critics import UnknownCriticError, critic_names
@@ -138,7 +138,7 @@ async def arun(brief: Brief, config: PixloopConfig | None = None, *, out: str | 
     run_dir = Path(out) if out else Path(config.out_root) / thread_id
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / RUN_FILE).write_text(json.dumps(
-        {"thread_id": thread_id, "config": config.model_dump(mode="json"),
+        {"thread_id": thread_id, "config": public_config(config),
          "brief": brief.model_dump(mode="json")}, indent=2))
     async with open_graph(run_dir) as graph:
         values = await _drive(graph, {"brief": brief, "run_dir": str(run_dir)}, thread_id, config, on_event)
@@ -159,6 +159,8 @@ async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: Ev
     if saved.get("thread_id") != thread_id:
         raise BriefError(f"{run_dir} holds run {saved.get('thread_id')!r}, not {thread_id!r}")
     config = PixloopConfig.model_validate(saved["config"])
+    # secret options are never saved: a resumed run gets them from the environment (e.g. A1111_AUTH)
+    config.options = {k: v for k, v in config.options.items() if v != "***"}
     async with open_graph(run_dir) as graph:
         cfg = {"configurable": {"thread_id": thread_id}}
         snapshot = await graph.aget_state(cfg)

@@ -34,6 +34,17 @@ class PixloopConfig(BaseModel):
     out_root: str = Field("pixloop-out", description="parent folder of run folders when none is given")
 
 
+SECRET_OPTION = ("password", "api_key", "apikey", "token", "secret", "auth", "key")
+
+
+def public_config(config: "PixloopConfig") -> dict[str, Any]:
+    """The config as JSON with secret-looking backend options masked (for run.json and reports)."""
+    data = config.model_dump(mode="json")
+    data["options"] = {k: ("***" if any(w in k.lower() for w in SECRET_OPTION) else v)
+                       for k, v in data.get("options", {}).items()}
+    return data
+
+
 def api_key(provider: str) -> str | None:
     """The API key for a provider from its conventional environment variables, or None."""
     for var in API_KEY_ENV.get(provider, ()):

@@ -111,3 +111,11 @@ def test_api_keys_never_reach_reports_logs_or_checkpoints(tmp_path, monkeypatch)
     for path in result.run_dir.rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes(), path
+
+
+def test_secret_backend_options_are_masked_in_run_settings(tmp_path) -> None:
+    from agent.config import PixloopConfig, public_config
+
+    config = PixloopConfig(options={"password": "hunter2-secret", "steps": "20", "api_key": "k-123456"})
+    data = public_config(config)
+    assert data["options"] == {"password": "***", "steps": "20", "api_key": "***"}

@@ -105,8 +105,11 @@ def fake_render(prompt: str, width: int, height: int, seed: int = 0, fmt: str = 
     from agent.planner import _layout, _style, extract_quoted
     from agent.state import ASPECT_RATIOS, Plan, TextElement
 
-    texts = extract_quoted(prompt)[:4]
-    style, _ = _style(prompt, seed)
+    base, _, correction = prompt.partition("Correction for attempt")
+    texts = extract_quoted(base)[:4]
+    style, _ = _style(base, seed)
+    if correction:
+        style = _follow_feedback(style, correction)
     boxes, _ = _layout(len(texts), 0, width / max(1, height) >= 1.7)
     roles = ["headline", "subheading", "body", "cta"]
     elements = [TextElement(id=f"t{i}", content=t, role=roles[min(i, 3)], region=boxes[i]) for i, t in enumerate(texts)]
@@ -116,6 +119,25 @@ def fake_render(prompt: str, width: int, height: int, seed: int = 0, fmt: str = 
     buf = io.BytesIO()
     img.convert("RGB").save(buf, format=fmt, **({"quality": 92} if fmt.upper() == "JPEG" else {}))
     return buf.getvalue()
+
+
+def _follow_feedback(style: Any, correction: str) -> Any:
+    """Apply the legibility feedback of a correction prompt, as a cooperative model would."""
+    from agent.planner import contrasting_text
+
+    text = correction.lower()
+    update: dict[str, Any] = {}
+    if "bold" in text or "heavier" in text or "font" in text:
+        update["font"] = "lato-black"
+    if "contrast" in text:
+        update["text_color"] = contrasting_text(style.palette)
+    if "large" in text or "enlarge" in text:
+        update["text_scale"] = 0.9
+    if "plate" in text:
+        update["text_plate"] = True
+    if "outline" in text:
+        update["text_outline"] = True
+    return style.model_copy(update=update)
 
 
 class FakeServer:
