@@ -79,7 +79,7 @@ def preflight(brief: Brief, config: PixloopConfig) -> None:
     """Checks that need the registries: backend exists, critics exist, the budget affords one image."""
     try:
         backend = get_backend(config.backend, config)
-    except UnknownBackendError as e:
+    except (UnknownBackendError, ValueError) as e:
         raise BriefError(str(e)) from None
     unknown = sorted(set(brief.thresholds) - set(critic_names()))
     if unknown:

@@ -101,7 +101,9 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
     seed = _current_seed(state)
     store, prompt, backend = await asyncio.to_thread(_prepare, state["run_dir"], the_plan, action, iteration, settings)
     try:
-        request = GenerationRequest(plan=the_plan, seed=seed, prompt=prompt, references=state.get("references", []))
+        request = GenerationRequest(plan=the_plan, seed=seed, prompt=prompt, references=state.get("references", []),
+                                    base_image=the_plan.source, mask=the_plan.mask,
+                                    instruction=the_plan.prompt if the_plan.source else None)
         tb = time.perf_counter()
         result = await backend.generate(request, store)
         backend_s = time.perf_counter() - tb
