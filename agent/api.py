@@ -81,6 +81,12 @@ def preflight(brief: Brief, config: PixloopConfig) -> None:
         backend = get_backend(config.backend, config)
     except (UnknownBackendError, ValueError) as e:
         raise BriefError(str(e)) from None
+    from agent.planner import PLANNERS
+
+    if config.planner not in PLANNERS:
+        raise BriefError(f"unknown planner {config.planner!r}; known planners: {', '.join(sorted(PLANNERS))}")
+    if config.planner == "llm" and not (config.llm_base_url and config.llm_model):
+        raise BriefError("the llm planner needs --llm-base-url and --llm-model (an OpenAI-compatible chat endpoint)")
     unknown = sorted(set(brief.thresholds) - set(critic_names()))
     if unknown:
         raise BriefError(f"thresholds: unknown critic(s) {', '.join(unknown)}; known critics: {', '.join(critic_names())}")

@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="backend model id")
     run.add_argument("--backend-option", action="append", default=[], type=_option, metavar="KEY=VALUE",
                      help="backend-specific option, e.g. quality=high or workflow=flow.json (repeatable)")
+    run.add_argument("--planner", default="rule", choices=["rule", "llm"],
+                     help="rule: offline designer rules (default); llm: a chat model plans the layout")
+    run.add_argument("--llm-base-url", metavar="URL",
+                     help="OpenAI-compatible chat endpoint for --planner llm (OpenAI, vLLM, Ollama, LM Studio)")
+    run.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
     run.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
     run.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
     check = sub.add_parser(
@@ -228,7 +233,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                max_iterations=args.max_iterations, max_seconds=args.max_seconds,
                                max_cost=args.max_cost, patience=args.patience)
             config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
-                                   options=dict(args.backend_option))
+                                   options=dict(args.backend_option), planner=args.planner,
+                                   llm_base_url=args.llm_base_url, llm_model=args.llm_model)
         except (BriefError, ValueError) as e:
             return _fail(str(e), EXIT_BAD_INPUT)
         from agent.api import new_thread_id

@@ -16,7 +16,12 @@ StrategyFn = Callable[[Plan, list[Verdict], list[Action], int], Action]
 
 
 def _failing(verdicts: list[Verdict]) -> list[Verdict]:
-    return sorted((v for v in verdicts if not v.passed), key=lambda v: v.score)
+    """Failing verdicts, worst first; a measured critic's failure is fixed before the VLM judge's."""
+    from critics.vlm import OUTRANKED_BY
+
+    failing = [v for v in verdicts if not v.passed]
+    measured = any(v.critic in OUTRANKED_BY for v in failing)
+    return sorted(failing, key=lambda v: (v.critic == "vlm" and measured, v.score))
 
 
 def _reason(failing: list[Verdict]) -> str:

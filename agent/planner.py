@@ -247,11 +247,18 @@ def generation_prompt(plan: Plan) -> str:
                   negative=", ".join(plan.negative) or "nothing in particular")
 
 
-PLANNERS: dict[str, type] = {"rule": RulePlanner}
+PLANNERS: dict[str, type | str] = {"rule": RulePlanner, "llm": "agent.llm_planner:LLMPlanner"}
 
 
-def get_planner(name: str) -> Planner:
+def get_planner(name: str, config: object | None = None) -> Planner:
+    """The planner for a name; planners with `from_config` get the run configuration."""
+    import importlib
+
     try:
-        return PLANNERS[name]()
+        cls = PLANNERS[name]
     except KeyError:
         raise PlanningError(f"unknown planner {name!r}; known planners: {', '.join(sorted(PLANNERS))}") from None
+    if isinstance(cls, str):
+        module, _, attr = cls.partition(":")
+        cls = getattr(importlib.import_module(module), attr)
+    return cls.from_config(config) if config is not None and hasattr(cls, "from_config") else cls()

@@ -78,6 +78,8 @@ def describe_update(node: str, update: dict[str, Any] | None) -> str | None:
     if not update:
         return None
     if node == "plan":
+        if update.get("error"):
+            return f"plan      FAILED: {update['error']}"
         p = update["plan"]
         checks = ", ".join(f"{k}>={c.threshold:.2f}" for k, c in p.checks.items()) or "none"
         text = "; ".join(f'"{e.content}"' for e in p.text) or "none"

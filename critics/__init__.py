@@ -17,6 +17,7 @@ CRITICS: dict[str, str] = {
     "face": "critics.face:FaceCritic",
     "spec": "critics.spec:SpecCritic",
     "preservation": "critics.preservation:PreservationCritic",
+    "vlm": "critics.vlm:VlmJudge",
 }
 
 _extra: dict[str, Callable[[], Critic]] = {}

@@ -32,6 +32,11 @@ DEFAULTS: dict[str, Threshold] = {
         "a conforming image scores 1.0 and every failure scores <= 0.9 by construction (critics/spec.py), "
         "so 0.95 splits them with a margin; 0.85 would accept a ratio about 3% off",
     ),
+    "vlm": Threshold(
+        0.6,
+        "6/10 on the judge's weighted rubric (0.6 adherence + 0.4 consistency); opt-in, never the judge of "
+        "text or identity, which measured critics own",
+    ),
     "preservation": Threshold(
         0.5,
         "each measure maps its limit to exactly 0.5 (outside-mask SSIM 0.95, colour shift 12/255, changed "

@@ -23,7 +23,7 @@ from agent.backends import BackendError, GenerationRequest, get_backend
 from agent.config import PixloopConfig, redact
 from agent.corrector import apply_action, correct, rank
 from agent.images import ImageInputError
-from agent.planner import generation_prompt, get_planner
+from agent.planner import PlanningError, generation_prompt, get_planner
 from agent.report import build_report
 from agent.state import (
     Action, Brief, Candidate, CriticTask, InputState, LoopState, OutputState, Plan, Verdict,
@@ -66,8 +66,15 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
     run_dir = state.get("run_dir") or default_run_dir(config, settings.out_root)
     store = ArtifactStore.for_dir(run_dir)
     references = [store.put_file(p) for p in brief.references]
-    planner = get_planner(settings.planner)
-    the_plan = planner.plan(brief, references, store)
+    try:
+        the_plan = get_planner(settings.planner, settings).plan(brief, references, store)
+    except PlanningError as e:
+        message = redact(f"{settings.planner} planner failed: {e}")
+        store.log_event("planning_error", error=message)
+        dt = time.perf_counter() - t0
+        return {"brief": brief, "references": references, "run_dir": run_dir, "iteration": 0, "status": "failed",
+                "stop_reason": "backend_error", "error": message, "best_id": None, "stale_rounds": 0,
+                "elapsed_s": dt, "timings": {"plan": dt}}
     if settings.critics is not None:
         the_plan.checks = {k: v for k, v in the_plan.checks.items() if k in settings.critics}
     store.log_event("plan", aspect=the_plan.aspect_ratio, size=the_plan.size,
@@ -78,6 +85,10 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
             "references": references, "run_dir": run_dir,
             "iteration": 0, "status": "running", "best_id": None, "stale_rounds": 0,
             "stop_reason": None, "elapsed_s": dt, "timings": {"plan": dt}}
+
+
+def route_after_plan(state: LoopState) -> Literal["generate", "finalize"]:
+    return "finalize" if state.get("status") == "failed" else "generate"
 
 
 def _current_seed(state: LoopState) -> int:
@@ -284,7 +295,7 @@ def build() -> StateGraph:
     g.add_node("correct", correct_node)
     g.add_node("finalize", finalize)
     g.add_edge(START, "plan")
-    g.add_edge("plan", "generate")
+    g.add_conditional_edges("plan", route_after_plan)
     g.add_conditional_edges("generate", dispatch_checks, ["check", "judge", "finalize"])
     g.add_edge("check", "judge")
     g.add_conditional_edges("judge", route_after_judge)

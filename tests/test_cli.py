@@ -151,3 +151,25 @@ def test_resuming_a_finished_run_returns_its_result(tmp_path) -> None:
     again = run_cli("run", "--resume", "t-done", "--out", str(out), "-q")
     assert again.returncode == 0 and "status: passed" in again.stdout
     assert len(_generate_events(out)) == 1
+
+
+def test_llm_planner_without_endpoint_is_bad_input(tmp_path, capsys) -> None:
+    code = main(["run", "a poster", "--planner", "llm", "--out", str(tmp_path / "r")])
+    assert code == 2 and "needs --llm-base-url and --llm-model" in capsys.readouterr().err
+
+
+def test_planner_failure_is_reported_as_exit_4_without_a_crash(tmp_path, capsys, monkeypatch) -> None:
+    from agent import planner as planner_module
+
+    class Refusing:
+        name = "refusing"
+
+        def plan(self, brief, references, store):
+            raise planner_module.PlanningError("llm planner failed: LLMRefusal: I can't help with that")
+
+    monkeypatch.setitem(planner_module.PLANNERS, "rule", Refusing)
+    code = main(["run", 'a poster "HI"', "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 4 and "rule planner failed: llm planner failed: LLMRefusal" in err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["status"] == "failed" and report["candidates"] == []

@@ -29,7 +29,8 @@ import json
 import re
 import threading
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -42,7 +43,7 @@ from agent.fakes.base import Fault, FaultPlan, RequestLog, apply_delay
 
 PLAN_SCHEMA = "pixloop_plan"
 JUDGE_SCHEMA = "pixloop_judge"
-_DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|jpg|webp|gif));base64,(.*)$", re.S)
+_DATA_URL = re.compile(r"^data:(image/(?:png|jpeg|jpg|webp|gif));base64,(.*)$", re.DOTALL)
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _MODES = {"ok", "fenced", "prose", "parts", "invalid_once", "invalid", "schema_invalid_once", "length", "refusal",
           "content_filter", "empty", "vllm_error", "nested_error"}
@@ -182,7 +183,7 @@ def read_messages(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tupl
 
 
 def _brief_line(user_text: str) -> str:
-    m = re.search(r"^Brief:\s*(.+)$", user_text, flags=re.M)
+    m = re.search(r"^Brief:\s*(.+)$", user_text, flags=re.MULTILINE)
     return m.group(1) if m else user_text
 
 
@@ -206,7 +207,7 @@ def plan_answer(user_text: str, n_images: int, options: dict[str, Any]) -> dict[
         texts.append("LIMITED OFFER")
     text_boxes, subject_boxes = _layout(len(texts), n_images, width / height >= 1.7)
     roles = ["headline", "subheading", "body", "cta"]
-    box = lambda b: {"x": round(b.x, 4), "y": round(b.y, 4), "w": round(b.w, 4), "h": round(b.h, 4)}  # noqa: E731
+    box = lambda b: {"x": round(b.x, 4), "y": round(b.y, 4), "w": round(b.w, 4), "h": round(b.h, 4)}
     return {
         "aspect_ratio": aspect, "size": size,
         "text": [{"content": t, "role": roles[min(i, 3)], "region": box(text_boxes[i])} for i, t in enumerate(texts)],
@@ -471,5 +472,7 @@ async def _stream(ident: str, created: int, model: str, content: Any, refusal: s
     yield b"data: [DONE]\n\n"
 
 
-__all__ = ["JUDGE_SCHEMA", "PLAN_SCHEMA", "conforms", "create_app", "judge_answer", "plan_answer", "read_messages",
-           "rewrite_answer", "strict_problems"]
+__all__ = [
+    "JUDGE_SCHEMA", "PLAN_SCHEMA", "conforms", "create_app", "judge_answer", "plan_answer", "read_messages",
+    "rewrite_answer", "strict_problems",
+]
