@@ -32,6 +32,8 @@ class PixloopConfig(BaseModel):
     llm_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint for the LLM planner/judge")
     llm_model: str | None = Field(None, description="chat model id for the LLM planner/judge")
     out_root: str = Field("pixloop-out", description="parent folder of run folders when none is given")
+    strategies: list[str] | None = Field(None, description="correction strategies allowed (default: all); "
+                                         "used for ablations and to forbid e.g. typesetting")
 
 
 SECRET_OPTION = ("password", "api_key", "apikey", "token", "secret", "auth", "key")

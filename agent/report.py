@@ -24,9 +24,12 @@ def _verdict_row(v: Verdict) -> dict[str, Any]:
 
 def explain(status: str, reason: str | None, best: Candidate | None, verdicts: list[Verdict]) -> str:
     """One sentence saying why the run passed or what still fails."""
+    typeset = " Its text was typeset by pixloop (the backend kept misspelling it)." \
+        if best is not None and best.strategy == "typeset_text" else ""
+    upscaled = " It was upscaled from the backend's smaller image." if best is not None and best.strategy == "upscale" else ""
     if status == "passed":
         names = ", ".join(f"{v.critic} {v.score:.2f}>={v.threshold:.2f}" for v in verdicts) or "no checks enabled"
-        return f"{best.id if best else 'candidate'} passed every check ({names})."
+        return f"{best.id if best else 'candidate'} passed every check ({names}).{typeset}{upscaled}"
     failing = [v for v in verdicts if not v.passed]
     detail = "; ".join(f"{v.critic} {v.score:.2f}<{v.threshold:.2f}: {v.feedback}" for v in failing)
     why = {"max_iterations": "the iteration budget ran out", "max_seconds": "the time budget ran out",
@@ -34,6 +37,20 @@ def explain(status: str, reason: str | None, best: Candidate | None, verdicts: l
            "backend_error": "the backend failed"}.get(reason or "", reason or "stopped")
     best_txt = f" Best candidate {best.id} still fails: {detail}" if best and detail else ""
     return f"Stopped because {why}.{best_txt}"
+
+
+def _action_row(action: Any, candidates: list[Candidate], verdicts: list[Verdict]) -> dict[str, Any]:
+    """An action plus what it changed: per-critic score deltas of the candidates it produced."""
+    row = action.model_dump(mode="json", exclude_defaults=False)
+    made = [c for c in candidates if c.iteration == action.iteration]
+    after = {}
+    for c in made:
+        scores = {v.critic: v.score for v in verdicts if v.candidate_id == c.id}
+        if sum(scores.values()) >= sum(after.values()):
+            after = scores
+    row["score_changes"] = {k: round(after[k] - v, 4) for k, v in action.scores_before.items() if k in after}
+    row["candidates"] = [c.id for c in made]
+    return row
 
 
 def build_report(state: dict[str, Any], settings: PixloopConfig) -> dict[str, Any]:
@@ -51,6 +68,7 @@ def build_report(state: dict[str, Any], settings: PixloopConfig) -> dict[str, An
         "summary": explain(state.get("status", ""), state.get("stop_reason"), best, best_verdicts),
         "error": state.get("error"),
         "iterations": state.get("iteration", 0),
+        "typeset": bool(best is not None and best.strategy == "typeset_text"),
         "final": {"candidate": best.id, "path": f"final{best.image.path[best.image.path.rfind('.'):]}",
                   "width": best.image.width, "height": best.image.height} if best else None,
         "backend": settings.backend,
@@ -62,11 +80,12 @@ def build_report(state: dict[str, Any], settings: PixloopConfig) -> dict[str, An
         "candidates": [
             {"id": c.id, "iteration": c.iteration, "path": c.image.path, "sha256": c.image.sha256,
              "width": c.image.width, "height": c.image.height, "seed": c.seed, "strategy": c.strategy,
+             "backend": c.backend, "parent": c.parent_id,
              "backend_seconds": c.seconds, "cost": c.cost, "meta": c.meta,
              "verdicts": [_verdict_row(v) for v in verdicts if v.candidate_id == c.id]}
             for c in candidates
         ],
-        "actions": [a.model_dump(mode="json") for a in state.get("actions", [])],
+        "actions": [_action_row(a, candidates, verdicts) for a in state.get("actions", [])],
         "cost_used": round(state.get("cost_used", 0.0), 4),
         "elapsed_seconds": round(state.get("elapsed_s", 0.0), 4),
         "timings": timings,
@@ -87,8 +106,10 @@ def describe_update(node: str, update: dict[str, Any] | None) -> str | None:
     if node == "generate":
         if update.get("error"):
             return f"generate  FAILED: {update['error']}"
-        c = update["candidates"][0]
-        return f"generate  #{c.iteration} {c.id} ({c.strategy}, seed {c.seed}) in {c.seconds:.2f}s"
+        cs = update["candidates"]
+        c = cs[0]
+        ids = ", ".join(x.id for x in cs)
+        return f"generate  #{c.iteration} {ids} ({c.strategy} via {c.backend}, seed {c.seed}) in {c.seconds:.2f}s"
     if node == "check":
         v = update["verdicts"][0]
         mark = "pass" if v.passed else "FAIL"
@@ -96,11 +117,17 @@ def describe_update(node: str, update: dict[str, Any] | None) -> str | None:
     if node == "judge":
         reason = update.get("stop_reason")
         tail = f"stop: {reason}" if reason else "correcting"
-        return f"judge     best {update.get('best_id')} | {tail}"
+        return f"judge     current {update.get('current_id')}, best {update.get('best_id')} | {tail}"
     if node == "correct":
         a = update["actions"][0]
-        changes = ", ".join(f"{k}={v}" for k, v in a.style.items()) or (f"seed {a.seed}" if a.seed is not None else "")
-        return f"correct   {a.strategy}: {changes}"
+        bits = [f"{k}={v}" for k, v in a.style.items()]
+        if a.base_candidate_id:
+            bits.append(f"on {a.base_candidate_id}" + (f" region {a.region}" if a.region else ""))
+        if a.drafts > 1:
+            bits.append(f"{a.drafts} drafts")
+        if a.seed is not None and not a.style:
+            bits.append(f"seed {a.seed}")
+        return f"correct   {a.strategy}: {', '.join(bits)}"
     if node == "finalize":
         f = update.get("final")
         return f"finalize  {update['status']} ({update.get('stop_reason')}) best {f.id if f else 'none'}"

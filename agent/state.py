@@ -28,9 +28,10 @@ StopReason = Literal[
     "passed", "max_iterations", "max_seconds", "max_cost", "no_improvement", "backend_error"
 ]
 Strategy = Literal[
-    "restyle_text", "reprompt", "new_seed", "typeset_text", "reanchor_identity",
+    "restyle_text", "reprompt", "new_seed", "best_of_n", "typeset_text", "reanchor_identity",
     "edit_region", "restart_from_best", "upscale",
 ]
+STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
 
 
 def canvas_size(aspect_ratio: str, size: str) -> tuple[int, int]:
@@ -216,6 +217,8 @@ class Candidate(_Model):
     seed: int
     plan_revision: int
     strategy: str | None = None
+    parent_id: str | None = Field(None, description="the candidate an edit, typeset or upscale started from")
+    plan_ref: str | None = Field(None, description="the plan revision it was made from (artifact path)")
     seconds: float = 0.0
     cost: float = 0.0
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -251,7 +254,11 @@ class Action(_Model):
     style: dict[str, Any] = Field(default_factory=dict, description="style fields to change")
     prompt_addendum: str = ""
     seed: int | None = None
-    base_candidate_id: str | None = None
+    base_candidate_id: str | None = Field(None, description="edit/typeset/upscale this candidate instead of generating")
+    region: list[int] | None = Field(None, description="pixel box [x0, y0, x1, y1] a targeted edit may change")
+    elements: list[str] = Field(default_factory=list, description="text element ids to typeset")
+    drafts: int = Field(1, ge=1, le=8, description="candidates to draw this iteration (best-of-N)")
+    scores_before: dict[str, float] = Field(default_factory=dict, description="critic scores that triggered it")
 
 
 def _append(current: list, batches: "Sequence[list]") -> list:
@@ -300,6 +307,7 @@ class LoopState(TypedDict, total=False):
     verdicts: Annotated[list[Verdict], DeltaChannel(_append)]
     actions: Annotated[list[Action], DeltaChannel(_append)]
     best_id: str | None
+    current_id: str | None
     stale_rounds: int
     elapsed_s: Annotated[float, operator.add]
     cost_used: Annotated[float, operator.add]

@@ -155,6 +155,10 @@ def _reference_number(subject: Subject, index: int, context: CheckContext) -> in
 # --------------------------------------------------------------------------- critic
 
 
+EXTRA_FACE_CAP = 0.9
+"""An extra face caps the score just below the threshold: the verdict fails, identities still rank."""
+
+
 class FaceCritic:
     """Identity of each person subject vs its reference photo (YuNet + SFace by default)."""
 
@@ -269,6 +273,9 @@ class FaceCritic:
         extra: list[Face] = [f for j, f in enumerate(embedded) if j not in used] + list(faces[MAX_CANDIDATE_FACES:])
 
         score = min(m.score for m in matches) * (self.extra_face_penalty ** len(extra))
+        if extra:
+            # a person the brief did not ask for is a defect, however well the others match
+            score = min(score, EXTRA_FACE_CAP * threshold)
         score = float(min(1.0, max(0.0, score)))
         passed = score >= threshold
         evidence = {

@@ -544,6 +544,26 @@ def _threshold(plan: Plan) -> float:
     return float(spec.threshold) if spec is not None else DEFAULTS["ocr"].value
 
 
+EXTRA_TEXT_CAP = 0.95
+"""Invented text caps the score just below the threshold: the verdict fails, the elements still rank."""
+INVENTED_MIN_SCORE = 0.8
+
+
+def _invented_text(extra: Sequence[OcrLine], plan: Plan, size: tuple[int, int]) -> list[OcrLine]:
+    """Confident extra lines of 3+ letters outside every subject region (a product photo may carry a label)."""
+    subjects = [s.region.to_pixels(*size) for s in plan.subjects]
+    out = []
+    for ln in extra:
+        if ln.score < INVENTED_MIN_SCORE or sum(ch.isalnum() for ch in ln.text) < 3:
+            continue
+        x0, y0, x1, y1 = ln.bbox()
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        if any(a <= cx <= c and b <= cy <= d for a, b, c, d in subjects):
+            continue
+        out.append(ln)
+    return out
+
+
 class OcrCritic:
     """Text accuracy via rapidocr: the worst required element's (1 - CER) against the threshold."""
 
@@ -587,15 +607,24 @@ class OcrCritic:
         except Exception as e:  # noqa: BLE001
             return self._failed(context, threshold, t0, downscaled,
                                 f"{type(e).__name__}: {e}", "OCR scoring failed; required text could not be checked")
-        passed = result.score >= threshold
+        score = result.score
+        invented = _invented_text(result.extra_text, plan, size)
+        if invented:
+            score = min(score, EXTRA_TEXT_CAP * threshold)
+        passed = score >= threshold
+        feedback = feedback_line(result, passed, size)
+        if invented and result.score >= threshold:
+            feedback = "extra text not in the plan: " + ", ".join(
+                f"'{ln.text}' at {_pixel_where(ln.bbox(), size)}" for ln in invented[:3]) + "; remove it"
         return Verdict(
             critic=self.name,
             candidate_id=context.candidate_id,
-            score=result.score,
+            score=score,
             passed=passed,
             threshold=threshold,
-            evidence={**_evidence(result, size, downscaled), "engine": self.engine_name},
-            feedback=feedback_line(result, passed, size),
+            evidence={**_evidence(result, size, downscaled), "engine": self.engine_name,
+                      "invented_text": [ln.text for ln in invented[:MAX_EVIDENCE_LINES]]},
+            feedback=feedback,
             seconds=round(time.perf_counter() - t0, 3),
         )
 

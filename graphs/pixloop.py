@@ -19,14 +19,16 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from agent.artifacts import ArtifactStore
-from agent.backends import BackendError, GenerationRequest, get_backend
+from agent.backends import BackendError, get_backend
 from agent.config import PixloopConfig, redact
-from agent.corrector import apply_action, correct, rank
+from agent import selection
+from agent.corrector import CorrectionContext, apply_action, correct
+from agent.generation import produce
 from agent.images import ImageInputError
 from agent.planner import PlanningError, generation_prompt, get_planner
 from agent.report import build_report
 from agent.state import (
-    Action, Brief, Candidate, CriticTask, InputState, LoopState, OutputState, Plan, Verdict,
+    STRATEGIES, Action, Brief, Candidate, CriticTask, InputState, LoopState, OutputState, Plan, Verdict,
 )
 from critics import CheckContext, get_critic
 from prompts import render
@@ -83,7 +85,7 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
     dt = time.perf_counter() - t0
     return {"brief": brief, "plan": the_plan, "plan_ref": store.put_document(the_plan.model_dump(mode="json"), "plans"),
             "references": references, "run_dir": run_dir,
-            "iteration": 0, "status": "running", "best_id": None, "stale_rounds": 0,
+            "iteration": 0, "status": "running", "best_id": None, "current_id": None, "stale_rounds": 0,
             "stop_reason": None, "elapsed_s": dt, "timings": {"plan": dt}}
 
 
@@ -99,7 +101,7 @@ def _current_seed(state: LoopState) -> int:
 
 
 async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Render the current plan revision with the configured backend and store the image.
+    """Carry out the corrector's action (or the first render) and store the new candidate(s).
 
     File work runs in worker threads so the event loop (and `langgraph dev`) never blocks on it.
     """
@@ -112,25 +114,25 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
     seed = _current_seed(state)
     store, prompt, backend = await asyncio.to_thread(_prepare, state["run_dir"], the_plan, action, iteration, settings)
     try:
-        request = GenerationRequest(plan=the_plan, seed=seed, prompt=prompt, references=state.get("references", []),
-                                    base_image=the_plan.source, mask=the_plan.mask,
-                                    instruction=the_plan.prompt if the_plan.source else None)
-        tb = time.perf_counter()
-        result = await backend.generate(request, store)
-        backend_s = time.perf_counter() - tb
-        candidate = await asyncio.to_thread(
-            _record, store, result, Candidate.model_construct(
-                id=f"c{iteration}", iteration=iteration, backend=backend.name, seed=seed,
-                plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
-                seconds=round(backend_s, 4), cost=result.cost, meta=result.meta))
+        made = await produce(action, backend=backend, store=store, plan=the_plan, seed=seed, prompt=prompt,
+                             references=state.get("references", []),
+                             candidates={c.id: c for c in state.get("candidates", [])})
+        candidates = [
+            await asyncio.to_thread(_record, store, p.image, Candidate.model_construct(
+                id=f"c{iteration}" + ("" if k == 0 else chr(ord("a") + k)), iteration=iteration, backend=p.backend,
+                seed=p.seed, plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
+                parent_id=p.parent_id, plan_ref=state.get("plan_ref"), seconds=round(p.seconds, 4), cost=p.cost,
+                meta=p.meta))
+            for k, p in enumerate(made)]
     except (BackendError, ImageInputError) as e:
         message = redact(f"{settings.backend} backend failed on iteration {iteration}: {type(e).__name__}: {e}")
         await asyncio.to_thread(store.log_event, "backend_error", iteration=iteration, error=message)
         dt = time.perf_counter() - t0
         return {"status": "failed", "stop_reason": "backend_error", "error": message,
                 "elapsed_s": dt, "timings": {"generate": dt}}
+    backend_s = max(p.seconds for p in made)
     dt = time.perf_counter() - t0
-    return {"candidates": [candidate], "iteration": iteration, "cost_used": result.cost,
+    return {"candidates": candidates, "iteration": iteration, "cost_used": sum(p.cost for p in made),
             "elapsed_s": dt, "timings": {"backend": backend_s, "generate": dt - backend_s}}
 
 
@@ -139,9 +141,9 @@ def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int
     return ArtifactStore.for_dir(run_dir), _prompt_for(the_plan, action, iteration), get_backend(settings.backend, settings)
 
 
-def _record(store: ArtifactStore, result: Any, draft: Candidate) -> Candidate:
+def _record(store: ArtifactStore, image: Any, draft: Candidate) -> Candidate:
     """Store the image, give it a friendly name and log the event; returns the validated Candidate."""
-    image = result.image if result.image.mode in ("RGB", "RGBA") else result.image.convert("RGB")
+    image = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
     ref = store.put_image(image)
     candidate = Candidate.model_validate({**draft.__dict__, "image": ref})
     _link_candidate(store, candidate)
@@ -175,14 +177,14 @@ def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize
     """One parallel branch per enabled critic; straight to finalize after a backend failure."""
     if state.get("status") == "failed":
         return "finalize"
-    candidate = state["candidates"][-1]
+    fresh = [c for c in state["candidates"] if c.iteration == state["iteration"]]
     names = [n for n, spec in state["plan"].checks.items() if spec.enabled]
     if not names:
         return "judge"
     return [
-        Send("check", CriticTask(critic=n, candidate_id=candidate.id, image=candidate.image, plan_ref=state["plan_ref"],
+        Send("check", CriticTask(critic=n, candidate_id=c.id, image=c.image, plan_ref=state["plan_ref"],
                                  run_dir=state["run_dir"], references=state.get("references", [])))
-        for n in names
+        for c in fresh for n in names
     ]
 
 
@@ -214,20 +216,20 @@ def check(task: CriticTask) -> dict[str, Any]:
 
 
 def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Join the critics: keep the best candidate so far and decide whether (and why) to stop."""
+    """Join the critics: pick this iteration's best, keep the best so far, decide whether (and why) to stop."""
     t0 = time.perf_counter()
     settings = _settings(runtime)
-    brief = _brief(state)
-    budget = brief.budget
-    candidate = state["candidates"][-1]
-    verdicts = _verdicts_for(state, candidate.id)
-    critics_wall = max((v.seconds for v in verdicts), default=0.0)
-    score = rank(verdicts)
+    budget = _brief(state).budget
+    fresh = [c for c in state["candidates"] if c.iteration == state["iteration"]]
+    ranks = {c.id: selection.rank(_verdicts_for(state, c.id)) for c in fresh}
+    current = max(fresh, key=lambda c: ranks[c.id].key())
+    verdicts = _verdicts_for(state, current.id)
+    critics_wall = max((v.seconds for c in fresh for v in _verdicts_for(state, c.id)), default=0.0)
     best_id = state.get("best_id")
-    best_score = rank(_verdicts_for(state, best_id)) if best_id else None
-    improved = best_score is None or score > best_score
+    best_rank = selection.rank(_verdicts_for(state, best_id)) if best_id else None
+    improved = selection.is_better(ranks[current.id], best_rank)
     if improved:
-        best_id = candidate.id
+        best_id = current.id
     stale = 0 if improved else state.get("stale_rounds", 0) + 1
     passed = all(v.passed for v in verdicts)
     elapsed = state.get("elapsed_s", 0.0) + critics_wall
@@ -245,9 +247,10 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
     elif stale >= budget.patience:
         reason = "no_improvement"
     store = ArtifactStore.for_dir(state["run_dir"])
-    store.log_event("judge", candidate=candidate.id, passed=passed, best=best_id, stop_reason=reason)
+    store.log_event("judge", candidate=current.id, passed=passed, best=best_id, stop_reason=reason,
+                    regressions=sorted(selection.regressions(ranks[current.id], best_rank)) if best_rank else [])
     dt = time.perf_counter() - t0
-    return {"best_id": best_id, "stale_rounds": stale, "stop_reason": reason,
+    return {"best_id": best_id, "current_id": current.id, "stale_rounds": stale, "stop_reason": reason,
             "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
 
 
@@ -255,17 +258,29 @@ def route_after_judge(state: LoopState) -> Literal["correct", "finalize"]:
     return "finalize" if state.get("stop_reason") else "correct"
 
 
-def correct_node(state: LoopState) -> dict[str, Any]:
-    """Turn the failing verdicts into an action and the next plan revision."""
+def correct_node(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
+    """Turn the current candidate's failing verdicts into an action and the next plan revision."""
     t0 = time.perf_counter()
-    candidate = state["candidates"][-1]
-    action = correct(state["plan"], _verdicts_for(state, candidate.id), state.get("actions", []),
-                     state["iteration"] + 1)
-    new_plan = apply_action(state["plan"], action)
-    ArtifactStore.for_dir(state["run_dir"]).log_event("correct", strategy=action.strategy, reason=action.reason,
-                                              style=action.style, seed=action.seed)
+    settings = _settings(runtime)
+    by_id = {c.id: c for c in state["candidates"]}
+    current = by_id[state.get("current_id") or state["candidates"][-1].id]
+    best = by_id.get(state.get("best_id") or "")
+    enabled = frozenset(settings.strategies) if settings.strategies is not None else frozenset(STRATEGIES)
+    ctx = CorrectionContext(
+        plan=state["plan"], current=current, verdicts=_verdicts_for(state, current.id),
+        history=state.get("actions", []), iteration=state["iteration"] + 1,
+        capabilities=get_backend(settings.backend, settings).capabilities, best=best,
+        best_verdicts=_verdicts_for(state, best.id) if best else [], enabled=enabled)
+    action = correct(ctx)
+    store = ArtifactStore.for_dir(state["run_dir"])
+    base_plan = state["plan"]
+    if action.strategy == "restart_from_best" and best is not None and best.plan_ref:
+        base_plan = _load_plan(state["run_dir"], best.plan_ref).model_copy(update={"revision": state["plan"].revision})
+    new_plan = apply_action(base_plan, action)
+    store.log_event("correct", strategy=action.strategy, reason=action.reason, style=action.style, seed=action.seed,
+                    base=action.base_candidate_id, region=action.region, drafts=action.drafts)
+    plan_ref = store.put_document(new_plan.model_dump(mode="json"), "plans")
     dt = time.perf_counter() - t0
-    plan_ref = ArtifactStore.for_dir(state["run_dir"]).put_document(new_plan.model_dump(mode="json"), "plans")
     return {"actions": [action], "plan": new_plan, "plan_ref": plan_ref, "elapsed_s": dt, "timings": {"correct": dt}}
 
 

@@ -114,7 +114,7 @@ def test_killed_run_resumes_without_losing_or_regenerating_candidates(tmp_path) 
     while True:
         line = lines.get(timeout=120)
         seen.append(line)
-        if "judge     best" in line and "generate  #2" in "".join(seen):
+        if "judge     current" in line and "generate  #2" in "".join(seen):
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)

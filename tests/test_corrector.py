@@ -1,9 +1,13 @@
-"""The corrector turns failing verdicts into concrete actions that change the next render."""
+"""The corrector picks the strategy a failing verdict calls for, given history and backend capabilities."""
 
 from __future__ import annotations
 
-from agent.corrector import apply_action, correct, rank
-from agent.state import Box, CheckSpec, Plan, Style, TextElement, Verdict
+from agent.backends.base import Capabilities
+from agent.corrector import CorrectionContext, apply_action, correct
+from agent.selection import is_better, rank
+from agent.state import STRATEGIES, Action, Box, Candidate, CheckSpec, ImageRef, Plan, Style, TextElement, Verdict
+
+SHA = "a" * 64
 
 
 def poster(**style) -> Plan:
@@ -12,58 +16,133 @@ def poster(**style) -> Plan:
                 style=Style(**{"font": "lato-hairline", "text_color": "#2b1d0e", "background": "texture",
                                "palette": ["#2b1d0e", "#7f5539", "#e6b450"], "text_scale": 0.3,
                                "texture_strength": 0.9, **style}),
-                checks={"ocr": CheckSpec(threshold=0.9)})
+                checks={"ocr": CheckSpec(threshold=0.9), "spec": CheckSpec(threshold=0.95)})
 
 
-def ocr_fail(score: float = 0.2) -> Verdict:
-    return Verdict(critic="ocr", candidate_id="c1", score=score, passed=False, threshold=0.9,
+def cand(cid: str = "c1", w: int = 680, h: int = 1024) -> Candidate:
+    return Candidate(id=cid, iteration=int(cid[1:2]), image=ImageRef(sha256=SHA, path="x.png", width=w, height=h),
+                     backend="b", seed=0, plan_revision=0)
+
+
+def ocr(score=0.5, read="GRAND OPNING", wrong=(("OPNING", "OPENING"),), cid="c1") -> Verdict:
+    element = {"id": "headline", "expected": "GRAND OPENING", "read": read, "cer": 1 - score if read else 1.0,
+               "word_accuracy": score if read else 0.0, "wrong_words": [list(w) for w in wrong], "box": [80, 110, 600, 400]}
+    return Verdict(critic="ocr", candidate_id=cid, score=score, passed=False, threshold=0.9,
+                   evidence={"elements": [element], "extra_text": []},
                    feedback="'OPNING' in the headline box at top centre should read 'OPENING'")
 
 
-def test_failing_ocr_restyles_text_bigger_heavier_with_more_contrast() -> None:
+def ok(critic: str, cid: str = "c1", score: float = 1.0) -> Verdict:
+    return Verdict(critic=critic, candidate_id=cid, score=score, passed=True, threshold=0.5)
+
+
+def ctx(verdicts, history=(), caps=None, plan=None, **kw) -> CorrectionContext:
+    return CorrectionContext(plan=plan or poster(), current=kw.pop("current", cand()), verdicts=list(verdicts),
+                             history=list(history), iteration=len(history) + 2,
+                             capabilities=caps or Capabilities(edit=True, mask=True), **kw)
+
+
+def past(strategy: str, critic: str = "ocr") -> Action:
+    return Action(iteration=2, strategy=strategy, reason=f"{critic} 0.50 < 0.90: ...")
+
+
+def test_illegible_text_is_restyled_bigger_heavier_with_more_contrast() -> None:
     plan = poster()
-    action = correct(plan, [ocr_fail()], [], iteration=2)
-
-    assert action.strategy == "restyle_text" and action.iteration == 2
-    assert action.style["text_scale"] > plan.style.text_scale
-    assert action.style["font"] == "lato-light", "two weights heavier than hairline"
-    assert action.style["text_color"] == "#ffffff"
-    assert action.style["text_plate"] is True, "text on a texture gets a plate"
-    assert "OPNING" in action.reason and any("OPENING" in f for f in action.feedback)
+    action = correct(ctx([ocr(0.0, read="", wrong=())]))
+    assert action.strategy == "restyle_text"
+    assert action.style["text_scale"] > plan.style.text_scale and action.style["font"] == "lato-light"
+    assert action.style["text_color"] == "#ffffff" and action.style["text_plate"] is True
 
 
-def test_second_restyle_escalates_to_heaviest_font_and_calmer_background() -> None:
-    plan = poster()
-    first = correct(plan, [ocr_fail()], [], iteration=2)
-    plan2 = apply_action(plan, first)
-    second = correct(plan2, [ocr_fail(0.6)], [first], iteration=3)
-
-    assert second.style["font"] == "lato-black"
-    assert second.style["texture_strength"] < plan2.style.texture_strength
+def test_first_misspelling_reprompts_with_the_word_spelled_letter_by_letter() -> None:
+    action = correct(ctx([ocr(), ok("spec")]))
+    assert action.strategy == "reprompt"
+    assert any("O-P-E-N-I-N-G" in f for f in action.feedback)
+    assert '"GRAND OPENING"' in action.prompt_addendum and "Keep everything else unchanged" in action.prompt_addendum
+    assert action.seed is not None
 
 
-def test_nothing_left_to_restyle_falls_back_to_a_new_seed() -> None:
-    plan = poster(font="lato-black", text_color="#ffffff", text_scale=0.9, text_plate=True,
-                  text_outline=True, texture_strength=0.1)
-    action = correct(plan, [ocr_fail()], [], iteration=2)
-    assert action.strategy == "new_seed" and action.seed is not None
+def test_second_misspelling_edits_the_text_region_when_the_backend_can_edit() -> None:
+    action = correct(ctx([ocr(), ok("spec")], history=[past("reprompt")]))
+    assert action.strategy == "edit_region" and action.base_candidate_id == "c1"
+    x0, y0, x1, y1 = action.region
+    assert x0 <= 68 and y0 <= 102 and x1 >= 612 and y1 >= 400, "covers the planned region and the OCR box"
 
 
-def test_unknown_failing_critic_is_reprompted_with_its_feedback() -> None:
-    v = Verdict(critic="judge", candidate_id="c1", score=0.3, passed=False, threshold=0.6,
-                feedback="the mug is missing its handle")
-    action = correct(poster(), [v], [], iteration=2)
-    assert action.strategy == "reprompt" and "handle" in action.prompt_addendum
+def test_misspelling_without_edit_support_is_typeset() -> None:
+    caps = Capabilities(edit=False)
+    action = correct(ctx([ocr(), ok("spec")], history=[past("reprompt")], caps=caps))
+    assert action.strategy == "typeset_text" and action.elements == ["headline"]
+
+
+def test_persistent_misspelling_after_an_edit_is_typeset() -> None:
+    action = correct(ctx([ocr(), ok("spec")], history=[past("reprompt"), past("edit_region")]))
+    assert action.strategy == "typeset_text"
+
+
+def test_disabled_strategy_is_never_chosen() -> None:
+    enabled = frozenset(STRATEGIES) - {"typeset_text", "edit_region"}
+    action = correct(ctx([ocr(), ok("spec")], history=[past("reprompt"), past("edit_region")], enabled=enabled))
+    assert action.strategy not in ("typeset_text", "edit_region")
+
+
+def test_identity_drift_edits_the_face_region_with_references() -> None:
+    face = Verdict(critic="face", candidate_id="c1", score=0.2, passed=False, threshold=0.5,
+                   feedback="person1 does not look like the reference",
+                   evidence={"identities": [{"subject": "person1", "box": [300, 300, 400, 420], "same": False}],
+                             "extra_faces": []})
+    action = correct(ctx([face, ok("ocr")]))
+    assert action.strategy == "reanchor_identity" and action.base_candidate_id == "c1"
+    assert action.region[0] < 300 and action.region[2] > 400
+    again = correct(ctx([face, ok("ocr")], history=[past("reanchor_identity", "face")]))
+    assert again.strategy == "reanchor_identity" and again.base_candidate_id is None and again.seed is not None
+
+
+def test_too_small_image_is_upscaled() -> None:
+    spec = Verdict(critic="spec", candidate_id="c1", score=0.45, passed=False, threshold=0.95,
+                   feedback="delivered 1024x576 but 2048x1152 (2K) was requested",
+                   evidence={"width": 1024, "height": 576, "requested": [2048, 1152],
+                             "aspect_ratio": {"rel_error": 0.0}, "blank": False})
+    action = correct(ctx([spec, ok("ocr")], current=cand(w=1024, h=576)))
+    assert action.strategy == "upscale" and action.base_candidate_id == "c1"
+
+
+def test_artifacts_get_a_new_seed_then_best_of_n() -> None:
+    art = Verdict(critic="artifacts", candidate_id="c1", score=0.2, passed=False, threshold=0.5, feedback="blurred")
+    first = correct(ctx([art, ok("ocr")]))
+    assert first.strategy == "new_seed"
+    second = correct(ctx([art, ok("ocr")], history=[past("new_seed", "artifacts")]))
+    assert second.strategy == "best_of_n" and second.drafts == 3
+
+
+def test_regression_restarts_from_the_best_candidate() -> None:
+    best = cand("c1")
+    current = cand("c2")
+    best_verdicts = [ok("ocr", "c1"), Verdict(critic="artifacts", candidate_id="c1", score=0.4, passed=False,
+                                              threshold=0.5, feedback="noise")]
+    now = [ocr(cid="c2"), ok("artifacts", "c2")]
+    action = correct(ctx(now, current=current, best=best, best_verdicts=best_verdicts))
+    assert action.strategy == "restart_from_best" and action.base_candidate_id == "c1"
+    assert "broke ocr" in action.feedback[0]
+
+
+def test_measured_critics_are_fixed_before_the_vlm_judge() -> None:
+    vlm = Verdict(critic="vlm", candidate_id="c1", score=0.1, passed=False, threshold=0.6, feedback="no mug handle")
+    action = correct(ctx([vlm, ocr()]))
+    assert action.reason.startswith("ocr ")
 
 
 def test_apply_action_makes_a_new_validated_revision() -> None:
     plan = poster()
-    new = apply_action(plan, correct(plan, [ocr_fail()], [], iteration=2))
+    new = apply_action(plan, correct(ctx([ocr(0.0, read="", wrong=())])))
     assert new.revision == plan.revision + 1
     assert new.style.font == "lato-light" and plan.style.font == "lato-hairline"
 
 
-def test_rank_prefers_more_passing_critics_then_higher_scores() -> None:
-    good = [Verdict(critic="ocr", candidate_id="c", score=0.95, passed=True, threshold=0.9)]
-    close = [Verdict(critic="ocr", candidate_id="c", score=0.85, passed=False, threshold=0.9)]
-    assert rank(good) > rank(close) > rank([])
+def test_selection_never_accepts_a_regression_as_better() -> None:
+    best = rank([ok("ocr"), Verdict(critic="face", candidate_id="c", score=0.4, passed=False, threshold=0.5)])
+    broke_ocr = rank([Verdict(critic="ocr", candidate_id="c", score=0.8, passed=False, threshold=0.9),
+                      ok("face", score=1.0)])
+    assert not is_better(broke_ocr, best)
+    both = rank([ok("ocr"), ok("face")])
+    assert is_better(both, best) and not is_better(best, both)

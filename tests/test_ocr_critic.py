@@ -218,7 +218,7 @@ def test_whitespace_differences_do_not_fail(critic):
 
 def test_extra_invented_text_is_listed_in_extra_text(critic):
     v = critic.check(poster(extra="XQZV BLORP KRUMTH"), make_plan(headline(), subheading()), CTX)
-    assert v.passed
+    assert not v.passed, "confident invented text outside subjects fails the verdict"
     extra = [e["text"] for e in v.evidence["extra_text"]]
     assert len(extra) == 1 and "BLORP" in extra[0].upper()
     assert "extra text" in v.feedback and "bottom centre" in v.feedback
@@ -421,3 +421,15 @@ def test_tesseract_engine_reads_a_clean_poster_when_installed():
     assert v.passed, v.feedback
     wrong = critic.check(poster(head="GRAND OPNING"), make_plan(headline(), subheading()), CTX)
     assert not wrong.passed and "OPNING" in wrong.feedback
+
+
+def test_text_inside_a_reference_subject_region_is_not_counted_as_invented(critic):
+    from agent.state import ImageRef, Subject
+
+    plan = make_plan(headline(), subheading())
+    label_area = Subject(id="product1", kind="product", region=Box(x=0.0, y=0.6, w=1.0, h=0.4),
+                         reference=ImageRef(sha256="b" * 64, path="ref.png", width=10, height=10))
+    plan = plan.model_copy(update={"subjects": [label_area]})
+    v = critic.check(poster(extra="XQZV BLORP KRUMTH"), plan, CTX)
+    assert v.passed, "a product photo's own label is not invented text"
+    assert v.evidence["invented_text"] == [] and v.evidence["extra_text"]

@@ -25,6 +25,7 @@ BACKENDS: dict[str, str] = {
     "comfyui": "agent.backends.comfyui:ComfyUIBackend",
     "a1111": "agent.backends.a1111:A1111Backend",
     "diffusers": "agent.backends.diffusers:DiffusersBackend",
+    "simulated": "agent.backends.simulated:SimulatedBackend",
 }
 
 _extra: dict[str, Callable[[Any], ImageBackend]] = {}

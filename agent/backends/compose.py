@@ -92,8 +92,8 @@ def cover_fit(img: Image.Image, width: int, height: int, centre: tuple[float, fl
     iw, ih = img.size
     s = max(width / iw, height / ih)
     cw, ch = min(iw, width / s), min(ih, height / s)
-    x0 = min(max(0.0, centre[0] * iw - cw / 2), iw - cw)
-    y0 = min(max(0.0, centre[1] * ih - ch / 2), ih - ch)
+    x0 = max(0.0, min(max(0.0, centre[0] * iw - cw / 2), iw - cw))
+    y0 = max(0.0, min(max(0.0, centre[1] * ih - ch / 2), ih - ch))
     return img.resize((width, height), Image.Resampling.BICUBIC, box=(x0, y0, x0 + cw, y0 + ch))
 
 
@@ -295,8 +295,8 @@ def _head_and_shoulders(img: Image.Image, face: tuple[int, int, int, int],
     cw, ch = cw * shrink, ch * shrink
     x0 = fx + fw / 2 - cw / 2
     y0 = fy + fh / 2 - 0.42 * ch
-    x0 = min(max(0.0, x0), iw - cw)
-    y0 = min(max(0.0, y0), ih - ch)
+    x0 = max(0.0, min(x0, iw - cw))
+    y0 = max(0.0, min(y0, ih - ch))
     return x0, y0, x0 + cw, y0 + ch
 
 

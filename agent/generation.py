@@ -1,0 +1,121 @@
+"""How one iteration's images are made from the corrector's action.
+
+Most actions call the backend with a corrected prompt (and a new seed); the others work on an
+existing candidate: a targeted edit sends it back with a mask, `typeset_text` sets the exact
+text on it with the compose renderer, `upscale` resamples it to the requested size, and
+`best_of_n` draws several drafts at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFilter
+
+from agent.artifacts import ArtifactStore
+from agent.backends.base import BackendError, GenerationRequest
+from agent.planner import contrasting_text
+from agent.state import Action, Candidate, ImageRef, Plan
+
+EDIT_STRATEGIES = ("edit_region", "reanchor_identity", "restart_from_best")
+
+
+@dataclass
+class Produced:
+    """One new image and how it was made."""
+
+    image: Image.Image
+    backend: str
+    seed: int
+    cost: float = 0.0
+    seconds: float = 0.0
+    parent_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def region_mask(size: tuple[int, int], region: list[int], feather: int = 0) -> Image.Image:
+    """A mask the size of the image: white inside the region (may change), black elsewhere."""
+    mask = Image.new("L", size, 0)
+    x0, y0, x1, y1 = region
+    ImageDraw.Draw(mask).rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), fill=255)
+    return mask.filter(ImageFilter.GaussianBlur(feather)) if feather else mask
+
+
+def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
+    """High-quality resampling (Lanczos) to the requested long side, then a light unsharp mask.
+
+    No super-resolution model ships offline with a wheel we can depend on, so this is the
+    documented fallback; the spec critic verifies the delivered size afterwards.
+    """
+    scale = max(width, height) / max(image.width, image.height)
+    target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    out = image.resize(target, Image.Resampling.LANCZOS)
+    return out.filter(ImageFilter.UnsharpMask(radius=max(1.0, scale * 0.8), percent=60, threshold=2))
+
+
+def typeset(base: Image.Image, plan: Plan, element_ids: list[str], seed: int) -> tuple[Image.Image, dict]:
+    """Clear the listed text regions with a plate and set their exact text in real fonts."""
+    from agent.backends.compose import render
+
+    elements = [e for e in plan.text if e.id in element_ids] or list(plan.text)
+    style = plan.style.model_copy(update={
+        "text_plate": True, "text_outline": False, "text_color": contrasting_text(plan.style.palette),
+        "font": plan.style.font if plan.style.font in ("lato-bold", "lato-black", "serif-bold") else "lato-black",
+        "text_scale": max(plan.style.text_scale, 0.8)})
+    sub = plan.model_copy(update={"text": elements, "subjects": [], "style": style,
+                                  "width": base.width, "height": base.height})
+    image, meta = render(sub, seed, None, background=base.convert("RGB"))
+    return image, {"typeset": [e.content for e in elements], "text_boxes": meta.get("text_boxes", {})}
+
+
+async def produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
+                  references: list[ImageRef], candidates: dict[str, Candidate]) -> list[Produced]:
+    """The images for this iteration; raises BackendError when the backend fails."""
+    base = candidates.get(action.base_candidate_id or "") if action else None
+    strategy = action.strategy if action else None
+
+    if strategy == "typeset_text" and base is not None:
+        t0 = time.perf_counter()
+        image, meta = await asyncio.to_thread(typeset, store.open(base.image), plan, action.elements, seed)
+        return [Produced(image, "compose-typeset", seed, 0.0, time.perf_counter() - t0, base.id, meta)]
+
+    if strategy == "upscale" and base is not None:
+        t0 = time.perf_counter()
+        image = await asyncio.to_thread(upscale_image, store.open(base.image), plan.width, plan.height)
+        meta = {"upscaled_from": [base.image.width, base.image.height], "method": "lanczos+unsharp"}
+        return [Produced(image, "upscale", base.seed, 0.0, time.perf_counter() - t0, base.id, meta)]
+
+    if strategy in EDIT_STRATEGIES and base is not None and action.region and backend.capabilities.edit:
+        mask_ref = None
+        if backend.capabilities.mask:
+            size = (base.image.width, base.image.height)
+            mask_ref = await asyncio.to_thread(store.put_image, region_mask(size, action.region))
+        request = GenerationRequest(plan=plan, seed=seed, prompt=prompt, references=references,
+                                    base_image=base.image, mask=mask_ref, instruction=action.prompt_addendum or prompt)
+        return [await _call(backend, request, store, parent=base.id)]
+
+    if plan.source is not None:
+        request = GenerationRequest(plan=plan, seed=seed, prompt=prompt, references=references,
+                                    base_image=plan.source, mask=plan.mask, instruction=plan.prompt)
+        return [await _call(backend, request, store)]
+
+    drafts = action.drafts if action else 1
+    requests = [GenerationRequest(plan=plan, seed=seed + k, prompt=prompt, references=references) for k in range(drafts)]
+    results = await asyncio.gather(*(_call(backend, r, store) for r in requests), return_exceptions=True)
+    good = [r for r in results if isinstance(r, Produced)]
+    if not good:
+        error = next(r for r in results if isinstance(r, BaseException))
+        raise error
+    return good
+
+
+async def _call(backend: Any, request: GenerationRequest, store: ArtifactStore, parent: str | None = None) -> Produced:
+    t0 = time.perf_counter()
+    result = await backend.generate(request, store)
+    if result.image is None:
+        raise BackendError(f"{backend.name} returned no image")
+    return Produced(result.image, backend.name, request.seed, result.cost, time.perf_counter() - t0, parent,
+                    dict(result.meta))
