@@ -78,7 +78,8 @@ def decode_image_bytes(data: bytes, label: str = "image data", max_pixels: int =
         raise ImageInputError(f"{label} is empty")
     img = _open_checked(io.BytesIO(data), label, max_pixels)
     has_alpha = img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info)
-    return img.convert("RGBA" if has_alpha else "RGB")
+    target = "RGBA" if has_alpha else "RGB"
+    return img if img.mode == target else img.convert(target)
 
 
 def sniff_mime(data: bytes) -> str | None:

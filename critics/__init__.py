@@ -15,6 +15,7 @@ from critics.base import CheckContext, Critic, UnknownCriticError
 CRITICS: dict[str, str] = {
     "ocr": "critics.ocr:OcrCritic",
     "face": "critics.face:FaceCritic",
+    "artifacts": "critics.artifacts:ArtifactsCritic",
     "spec": "critics.spec:SpecCritic",
     "preservation": "critics.preservation:PreservationCritic",
     "vlm": "critics.vlm:VlmJudge",

@@ -4,6 +4,7 @@ compose posters pass, odd inputs never crash, and each sub-check works on synthe
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import cv2
@@ -145,6 +146,7 @@ def test_verdict_evidence_lists_style_checks_skipped_and_heatmap(critic):
     assert "naturalness" in v.evidence["skipped"]
     assert v.evidence["heatmap"] is None
     assert v.score == pytest.approx(min(c["score"] for c in v.evidence["checks"].values()), abs=1e-4)
+    json.dumps(v.evidence)  # plain JSON types only: verdicts go into reports and checkpoints
 
 
 def test_threshold_comes_from_the_plan_else_from_the_defaults(critic):
@@ -193,6 +195,7 @@ def test_artifacts_critic_flags_jpeg_blocking_and_suggests_png(critic):
 def test_duplicated_patch_feedback_says_where_it_was_copied_from_and_to(critic):
     bad = paste_patch(photo("chelsea"))
     v = check(critic, bad, photo_plan(bad))
+    json.dumps(v.evidence)
     assert not v.passed
     assert "region at top left is copied to bottom right" in v.feedback
     cm = v.evidence["checks"]["copy_move"]

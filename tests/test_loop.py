@@ -19,9 +19,11 @@ def test_illegible_first_render_is_corrected_and_passes(tmp_path) -> None:
 
     assert result.status == "passed" and result.stop_reason == "passed"
     first, last = result.report["candidates"][0], result.report["candidates"][-1]
-    assert first["verdicts"][0]["critic"] == "ocr" and not first["verdicts"][0]["passed"]
-    assert "GRAND OPENING" in first["verdicts"][0]["feedback"]
-    assert last["verdicts"][0]["passed"] and last["verdicts"][0]["score"] >= 0.9
+    first_ocr = next(v for v in first["verdicts"] if v["critic"] == "ocr")
+    last_ocr = next(v for v in last["verdicts"] if v["critic"] == "ocr")
+    assert not first_ocr["passed"] and "GRAND OPENING" in first_ocr["feedback"]
+    assert last_ocr["passed"] and last_ocr["score"] >= 0.9
+    assert all(v["passed"] for v in last["verdicts"])
     action = result.report["actions"][0]
     assert action["strategy"] == "restyle_text" and action["style"], "the correction must change the style"
     assert result.final_image is not None and result.final_image.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import re
 import threading
@@ -100,7 +101,21 @@ class RequestLog:
 
 def fake_render(prompt: str, width: int, height: int, seed: int = 0, fmt: str = "PNG",
                 references: list[Image.Image] | None = None) -> bytes:
-    """A real image for a prompt: quoted strings are set as text, style words picked up, as a model might."""
+    """A real image for a prompt: quoted strings are set as text, style words picked up, as a model might.
+
+    Identical requests are answered from a small cache, so a load test measures the client, not the renderer.
+    """
+    if references:
+        return _render(prompt, width, height, seed, fmt)
+    return _cached_render(prompt, width, height, seed, fmt)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_render(prompt: str, width: int, height: int, seed: int, fmt: str) -> bytes:
+    return _render(prompt, width, height, seed, fmt)
+
+
+def _render(prompt: str, width: int, height: int, seed: int, fmt: str) -> bytes:
     from agent.backends.compose import render
     from agent.planner import _layout, _style, extract_quoted
     from agent.state import ASPECT_RATIOS, Plan, TextElement

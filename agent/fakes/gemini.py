@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import io
 import json
 import re
@@ -132,6 +133,16 @@ class _State:
         return sig
 
 
+@functools.lru_cache(maxsize=16)
+def _interim(final: bytes) -> str:
+    """The small 'thought' preview image Gemini 3 models send before the final one (cached per image)."""
+    small = Image.open(io.BytesIO(final))
+    small.thumbnail((128, 128))
+    buf = io.BytesIO()
+    small.convert("RGB").save(buf, format="PNG")
+    return _b64(buf.getvalue())
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -237,13 +248,9 @@ def _render(model: str, info: dict[str, Any], state: _State, fault: Fault | None
     parts: list[dict[str, Any]] = []
     thoughts = 0
     if spec["thinks"]:
-        small = Image.open(io.BytesIO(final))
-        small.thumbnail((128, 128))
-        buf = io.BytesIO()
-        small.convert("RGB").save(buf, format="PNG")
         parts += [{"text": "**Planning the composition**\nI will place the requested text prominently.",
                    "thought": True},
-                  {"inlineData": {"mimeType": "image/png", "data": _b64(buf.getvalue())}, "thought": True}]
+                  {"inlineData": {"mimeType": "image/png", "data": _interim(final)}, "thought": True}]
         thoughts = 212
     if fault and fault.kind == "truncated":
         final = final[: len(final) // 2]

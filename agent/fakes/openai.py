@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import json
 import re
@@ -221,6 +222,13 @@ def _encode(img: Image.Image, fmt: str, compression: int | None) -> bytes:
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=16)
+def _plain_encoded(prompt: str, width: int, height: int, seed: int, fmt: str, compression: int | None) -> bytes:
+    """A plain generation's encoded image, cached: identical requests (load tests) cost no re-render."""
+    img = Image.open(io.BytesIO(fake_render(prompt, width, height, seed=seed))).convert("RGB")
+    return _encode(img, fmt, compression)
+
+
 def _render(params: _Params, width: int, height: int, seed: int, base: Image.Image | None,
             mask: Image.Image | None) -> Image.Image:
     """The prompt rendered at width x height; with a mask, pasted over the base image where alpha is 0."""
@@ -336,10 +344,16 @@ def create_app(faults: FaultPlan, *, api_key: str | None = None, faults_after: i
         first = images[0] if images else None
         width, height = _output_size(params, first)
         render_w, render_h = (width // 2, height // 2) if kind == "wrong_size" else (width, height)
-        rendered = await asyncio.gather(*(
-            asyncio.to_thread(_render, params, render_w, render_h, i, first, mask) for i in range(params.n)))
-        blobs = await asyncio.gather(*(
-            asyncio.to_thread(_encode, img, params.output_format, params.output_compression) for img in rendered))
+        rendered: list[Image.Image] = []
+        if first is None and mask is None and not params.stream:
+            blobs = await asyncio.gather(*(
+                asyncio.to_thread(_plain_encoded, params.prompt, render_w, render_h, i, params.output_format,
+                                  params.output_compression) for i in range(params.n)))
+        else:
+            rendered = await asyncio.gather(*(
+                asyncio.to_thread(_render, params, render_w, render_h, i, first, mask) for i in range(params.n)))
+            blobs = await asyncio.gather(*(
+                asyncio.to_thread(_encode, img, params.output_format, params.output_compression) for img in rendered))
         if kind == "truncated":
             blobs = [b[: len(b) // 2] for b in blobs]
         usage = _usage(params, width, height, len(images))
