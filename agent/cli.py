@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="override a critic's pass threshold in [0,1] (repeatable)")
     check.add_argument("--out", "-o", metavar="DIR", help="keep evidence images (heat maps, difference maps) here")
     check.add_argument("--json", action="store_true", help="print one JSON object with a 'critics' list")
+    sub.add_parser("backends", help="list image backends, whether they can run here, and what they can do")
+    sub.add_parser("critics", help="list critics with their default thresholds and where those come from")
     from agent.fakes.base import FAULT_KINDS
 
     fake = sub.add_parser(
@@ -132,6 +134,30 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--fault", action="append", default=[], metavar="SPEC", help="inject a fault (repeatable)")
     fake.add_argument("--latency", type=float, default=0.0, help="seconds added to every generation answer")
     return parser
+
+
+def cmd_backends() -> int:
+    from agent.backends import BACKENDS, get_backend
+
+    print(f"{'backend':<10} {'status':<34} {'edit':<5} {'mask':<5} {'refs':>4} {'long side':>9} {'cost/img':>8}")
+    for name in sorted(BACKENDS):
+        try:
+            caps = get_backend(name, PixloopConfig(backend=name)).capabilities
+            print(f"{name:<10} {'ready':<34} {str(caps.edit):<5} {str(caps.mask):<5} {caps.max_references:>4} "
+                  f"{caps.native_long_side:>9} {caps.cost_per_image:>8.3f}")
+        except Exception as e:  # noqa: BLE001 - a listing reports, it does not fail
+            print(f"{name:<10} needs setup: {str(e).splitlines()[0][:90]}")
+    return 0
+
+
+def cmd_critics() -> int:
+    from critics import critic_names
+    from critics.thresholds import DEFAULTS
+
+    for name in critic_names():
+        t = DEFAULTS.get(name)
+        print(f"{name:<13} threshold {t.value if t else 0.5:<5} {t.source if t else ''}")
+    return 0
 
 
 def cmd_fake_server(args: argparse.Namespace) -> int:
@@ -278,6 +304,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return cmd_check(args)
     if args.command == "fake-server":
         return cmd_fake_server(args)
+    if args.command == "backends":
+        return cmd_backends()
+    if args.command == "critics":
+        return cmd_critics()
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -17,8 +17,9 @@ class Threshold:
 DEFAULTS: dict[str, Threshold] = {
     "ocr": Threshold(
         0.90,
-        "per-element text accuracy (1 - CER); rapidocr reads clean posters at CER 0.009 "
-        "(shared/docs/critic-engines.md §1), so 0.90 tolerates one OCR slip in ten characters",
+        "per-element accuracy min(1 - CER, word accuracy), worst element decides; rapidocr reads clean posters "
+        "at CER 0.009 (shared/docs/critic-engines.md section 1); bench/calibrate_critics.py: correct posters "
+        "score 1.00, one-letter misspellings <= 0.67, so 0.90 fails any wrong word in lines of under ten words",
     ),
     "face": Threshold(
         0.5,
