@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agent.images import sniff_mime
 from agent.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, fake_render
 
 STANDARD = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
@@ -83,13 +84,7 @@ def pixel_size(model: str, ratio: str, size: str) -> tuple[int, int]:
 
 
 def _sniff(data: bytes) -> str | None:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    return sniff_mime(data)
 
 
 class _Invalid(Exception):

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agent.images import sniff_mime
 from agent.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, fake_render
 
 MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21",
@@ -178,13 +179,7 @@ def _decode_upload(data: bytes, field: str, png_only: bool = False) -> Image.Ima
 
 
 def _sniff(data: bytes) -> str | None:
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
+    return sniff_mime(data)
 
 
 def _output_size(params: _Params, first: Image.Image | None) -> tuple[int, int]:

@@ -145,17 +145,7 @@ class HttpChat:
 # --------------------------------------------------------------------------- images
 
 
-def sniff_mime(data: bytes) -> str | None:
-    """The image MIME type from magic bytes (png, jpeg, webp, gif), or None."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    return None
+from agent.images import sniff_mime  # noqa: E402  (one implementation, re-exported)
 
 
 def image_payload(image: ImageInput) -> tuple[str, bytes]:
