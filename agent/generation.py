@@ -1,9 +1,13 @@
 """How one iteration's images are made from the corrector's action.
 
 Most actions call the backend with a corrected prompt (and a new seed); the others work on an
-existing candidate: a targeted edit sends it back with a mask, `typeset_text` sets the exact
-text on it with the compose renderer, `upscale` resamples it to the requested size, and
-`best_of_n` draws several drafts at once.
+existing candidate: a targeted edit sends it back with a mask (one or more boxes), `typeset_text`
+clears the faulty text boxes and sets the exact text on it with the compose renderer, `upscale`
+resamples it to the requested size, and `best_of_n` draws several drafts at once.
+
+Once the plan notes that the backend delivers fewer pixels than planned (the corrector's
+`UPSCALE_NOTE`, added by an upscale), every later image is delivered at the planned size the
+same way, so a regeneration or an edit does not lose the size the loop already repaired.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from agent.artifacts import ArtifactStore
 from agent.backends.base import BackendError, GenerationRequest
+from agent.corrector import UPSCALE_NOTE
 from agent.planner import contrasting_text
 from agent.state import Action, Candidate, ImageRef, Plan
 
@@ -36,12 +41,26 @@ class Produced:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def boxes_of(region: list[int]) -> list[list[int]]:
+    """The boxes of an `Action.region`: one [x0, y0, x1, y1] box, or several concatenated."""
+    return [list(region[i:i + 4]) for i in range(0, len(region) - len(region) % 4, 4)]
+
+
 def region_mask(size: tuple[int, int], region: list[int], feather: int = 0) -> Image.Image:
-    """A mask the size of the image: white inside the region (may change), black elsewhere."""
+    """A mask the size of the image: white inside the region's box(es) (may change), black elsewhere."""
     mask = Image.new("L", size, 0)
-    x0, y0, x1, y1 = region
-    ImageDraw.Draw(mask).rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), fill=255)
+    draw = ImageDraw.Draw(mask)
+    for x0, y0, x1, y1 in boxes_of(region):
+        draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), fill=255)
     return mask.filter(ImageFilter.GaussianBlur(feather)) if feather else mask
+
+
+def delivers_upscaled(plan: Plan) -> bool:
+    return any(n.startswith(UPSCALE_NOTE) for n in plan.notes)
+
+
+def needs_upscale(image: Image.Image, plan: Plan) -> bool:
+    return max(image.size) < 0.98 * max(plan.width, plan.height)
 
 
 def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
@@ -56,30 +75,64 @@ def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
     return out.filter(ImageFilter.UnsharpMask(radius=max(1.0, scale * 0.8), percent=60, threshold=2))
 
 
-def typeset(base: Image.Image, plan: Plan, element_ids: list[str], seed: int) -> tuple[Image.Image, dict]:
-    """Clear the listed text regions with a plate and set their exact text in real fonts."""
-    from agent.backends.compose import render
+def typeset(base: Image.Image, plan: Plan, element_ids: list[str], seed: int,
+            clear: list[list[int]] | None = None) -> tuple[Image.Image, dict]:
+    """Clear the text boxes (each element's region and whatever OCR saw of it, `clear`) with an opaque
+    plate, then set the listed elements' exact text on it in real fonts."""
+    from agent.backends.compose import _rgb, contrasting_colour, render
 
     elements = [e for e in plan.text if e.id in element_ids] or list(plan.text)
+    text_color = contrasting_text(plan.style.palette)
     style = plan.style.model_copy(update={
-        "text_plate": True, "text_outline": False, "text_color": contrasting_text(plan.style.palette),
+        "text_plate": True, "text_outline": False, "text_color": text_color,
         "font": plan.style.font if plan.style.font in ("lato-bold", "lato-black", "serif-bold") else "lato-black",
         "text_scale": max(plan.style.text_scale, 0.8)})
+    canvas = base.convert("RGB")
+    boxes = [list(e.region.to_pixels(canvas.width, canvas.height)) for e in elements] + list(clear or [])
+    if boxes:
+        canvas = canvas.copy()
+        plate = contrasting_colour(_rgb(text_color), plan.style.palette)
+        draw = ImageDraw.Draw(canvas)
+        for x0, y0, x1, y1 in boxes:
+            x0, y0 = max(0, x0), max(0, y0)
+            x1, y1 = min(canvas.width, x1), min(canvas.height, y1)
+            if x1 > x0 and y1 > y0:
+                draw.rounded_rectangle((x0, y0, x1 - 1, y1 - 1), radius=min(x1 - x0, y1 - y0) // 6, fill=plate)
     sub = plan.model_copy(update={"text": elements, "subjects": [], "style": style,
-                                  "width": base.width, "height": base.height})
-    image, meta = render(sub, seed, None, background=base.convert("RGB"))
-    return image, {"typeset": [e.content for e in elements], "text_boxes": meta.get("text_boxes", {})}
+                                  "width": canvas.width, "height": canvas.height})
+    image, meta = render(sub, seed, None, background=canvas)
+    return image, {"typeset": [e.content for e in elements], "cleared": boxes,
+                   "text_boxes": meta.get("text_boxes", {})}
 
 
 async def produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
                   references: list[ImageRef], candidates: dict[str, Candidate]) -> list[Produced]:
-    """The images for this iteration; raises BackendError when the backend fails."""
+    """The images for this iteration (delivered at the planned size when the plan says to upscale);
+    raises BackendError when the backend fails."""
+    made = await _produce(action, backend=backend, store=store, plan=plan, seed=seed, prompt=prompt,
+                          references=references, candidates=candidates)
+    if not delivers_upscaled(plan):
+        return made
+    return [await asyncio.to_thread(_deliver_upscaled, p, plan) if needs_upscale(p.image, plan) else p for p in made]
+
+
+def _deliver_upscaled(p: Produced, plan: Plan) -> Produced:
+    t0 = time.perf_counter()
+    size = [p.image.width, p.image.height]
+    image = upscale_image(p.image, plan.width, plan.height)
+    meta = {**p.meta, "upscaled_from": size, "method": "lanczos+unsharp"}
+    return Produced(image, p.backend, p.seed, p.cost, p.seconds + time.perf_counter() - t0, p.parent_id, meta)
+
+
+async def _produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
+                   references: list[ImageRef], candidates: dict[str, Candidate]) -> list[Produced]:
     base = candidates.get(action.base_candidate_id or "") if action else None
     strategy = action.strategy if action else None
 
     if strategy == "typeset_text" and base is not None:
         t0 = time.perf_counter()
-        image, meta = await asyncio.to_thread(typeset, store.open(base.image), plan, action.elements, seed)
+        image, meta = await asyncio.to_thread(typeset, store.open(base.image), plan, action.elements, seed,
+                                              boxes_of(action.region or []))
         return [Produced(image, "compose-typeset", seed, 0.0, time.perf_counter() - t0, base.id, meta)]
 
     if strategy == "upscale" and base is not None:

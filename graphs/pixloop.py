@@ -266,10 +266,13 @@ def correct_node(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str,
     current = by_id[state.get("current_id") or state["candidates"][-1].id]
     best = by_id.get(state.get("best_id") or "")
     enabled = frozenset(settings.strategies) if settings.strategies is not None else frozenset(STRATEGIES)
+    capabilities = get_backend(settings.backend, settings).capabilities
+    remaining = _brief(state).budget.max_cost - state.get("cost_used", 0.0)
+    max_drafts = max(1, int(remaining // capabilities.cost_per_image + 1e-9)) if capabilities.cost_per_image > 0 else None
     ctx = CorrectionContext(
         plan=state["plan"], current=current, verdicts=_verdicts_for(state, current.id),
         history=state.get("actions", []), iteration=state["iteration"] + 1,
-        capabilities=get_backend(settings.backend, settings).capabilities, best=best,
+        capabilities=capabilities, best=best, max_drafts=max_drafts,
         best_verdicts=_verdicts_for(state, best.id) if best else [], enabled=enabled)
     action = correct(ctx)
     store = ArtifactStore.for_dir(state["run_dir"])

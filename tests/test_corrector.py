@@ -54,12 +54,49 @@ def test_illegible_text_is_restyled_bigger_heavier_with_more_contrast() -> None:
     assert action.style["text_color"] == "#ffffff" and action.style["text_plate"] is True
 
 
-def test_first_misspelling_reprompts_with_the_word_spelled_letter_by_letter() -> None:
+def test_first_misspelling_is_edited_in_place_when_the_backend_takes_masks() -> None:
+    # policy (bench/quality.py): a masked edit repairs the word and keeps the rest; a re-prompt re-draws everything
     action = correct(ctx([ocr(), ok("spec")]))
+    assert action.strategy == "edit_region" and action.base_candidate_id == "c1"
+    assert any("O-P-E-N-I-N-G" in f for f in action.feedback)
+
+
+def test_first_misspelling_without_masks_reprompts_with_the_word_spelled_letter_by_letter() -> None:
+    action = correct(ctx([ocr(), ok("spec")], caps=Capabilities(edit=False)))
     assert action.strategy == "reprompt"
     assert any("O-P-E-N-I-N-G" in f for f in action.feedback)
     assert '"GRAND OPENING"' in action.prompt_addendum and "Keep everything else unchanged" in action.prompt_addendum
     assert action.seed is not None
+
+
+def test_a_misspelling_with_a_global_failure_is_reprompted_with_every_critics_feedback() -> None:
+    art = Verdict(critic="artifacts", candidate_id="c1", score=0.2, passed=False, threshold=0.5,
+                  feedback="image is noisy: re-render clean, without grain")
+    action = correct(ctx([ocr(), art, ok("spec")]))
+    assert action.strategy == "reprompt" and action.reason.startswith("ocr ")
+    assert any("O-P-E-N-I-N-G" in f for f in action.feedback) and any("grain" in f for f in action.feedback)
+
+
+def test_text_and_face_failures_are_fixed_by_one_edit_with_both_boxes() -> None:
+    face = Verdict(critic="face", candidate_id="c1", score=0.2, passed=False, threshold=0.5, feedback="drift",
+                   evidence={"identities": [{"subject": "person1", "box": [300, 600, 400, 720], "same": False}],
+                             "extra_faces": []})
+    action = correct(ctx([ocr(), face]))
+    assert action.strategy == "reanchor_identity" and action.base_candidate_id == "c1"  # the worse one leads
+    assert "ocr " in action.reason and any("O-P-E-N-I-N-G" in f for f in action.feedback)
+    assert len(action.region) == 8, "two boxes, not one box around both"
+
+
+def test_too_small_result_of_another_fix_is_delivered_upscaled() -> None:
+    spec = Verdict(critic="spec", candidate_id="c1", score=0.45, passed=False, threshold=0.95, feedback="small",
+                   evidence={"width": 680, "height": 1024, "requested": [1360, 2048],
+                             "aspect_ratio": {"rel_error": 0.0}, "blank": False})
+    action = correct(ctx([ocr(), spec]))
+    assert action.strategy == "edit_region"
+    assert any(f.startswith("upscale the result to 680x1024") for f in action.feedback)
+    assert any(n.startswith("deliver upscaled") for n in apply_action(poster(), action).notes)
+    no_upscale = correct(ctx([ocr(), spec], enabled=frozenset(STRATEGIES) - {"upscale"}))
+    assert not any(f.startswith("upscale") for f in no_upscale.feedback)
 
 
 def test_second_misspelling_edits_the_text_region_when_the_backend_can_edit() -> None:
@@ -95,7 +132,9 @@ def test_identity_drift_edits_the_face_region_with_references() -> None:
     assert action.strategy == "reanchor_identity" and action.base_candidate_id == "c1"
     assert action.region[0] < 300 and action.region[2] > 400
     again = correct(ctx([face, ok("ocr")], history=[past("reanchor_identity", "face")]))
-    assert again.strategy == "reanchor_identity" and again.base_candidate_id is None and again.seed is not None
+    assert again.strategy == "reanchor_identity" and again.base_candidate_id == "c1", "a second edit: 85% vs a re-draw"
+    third = correct(ctx([face, ok("ocr")], history=[past("reanchor_identity", "face")] * 2))
+    assert third.strategy == "reanchor_identity" and third.base_candidate_id is None and third.seed is not None
 
 
 def test_too_small_image_is_upscaled() -> None:
@@ -113,6 +152,13 @@ def test_artifacts_get_a_new_seed_then_best_of_n() -> None:
     assert first.strategy == "new_seed"
     second = correct(ctx([art, ok("ocr")], history=[past("new_seed", "artifacts")]))
     assert second.strategy == "best_of_n" and second.drafts == 3
+
+
+def test_best_of_n_draws_no_more_than_the_budget_pays_for() -> None:
+    art = Verdict(critic="artifacts", candidate_id="c1", score=0.2, passed=False, threshold=0.5, feedback="blurred")
+    history = [past("new_seed", "artifacts")]
+    assert correct(ctx([art, ok("ocr")], history=history, max_drafts=2)).drafts == 2
+    assert correct(ctx([art, ok("ocr")], history=history, max_drafts=1)).strategy == "new_seed"
 
 
 def test_regression_restarts_from_the_best_candidate() -> None:
