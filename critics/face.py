@@ -54,7 +54,7 @@ from critics.face_engines import (
 from critics.thresholds import DEFAULTS
 
 NEW_POSE_WORDS: tuple[str, ...] = ("new pose", "different pose", "different angle", "new expression",
-                                   "turn", "profile")
+                                   "turn", "in profile", "profile view")
 """Prompt words that ask for a new pose/expression, which makes a pixel copy of the reference a failure.
 Matched case-insensitively as whole words ("turn" also matches turns/turned/turning)."""
 EXTRA_FACE_PENALTY = 0.8
