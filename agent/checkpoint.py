@@ -9,6 +9,7 @@ append of a few KB (~0.1 ms), durable against a killed process, which is what re
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,22 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.state import MSGPACK_ALLOWLIST
+
+
+class CompressedSerializer(JsonPlusSerializer):
+    """msgpack (LangGraph's own format) plus zlib for blobs over 256 bytes: checkpoints repeat field names."""
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        type_, data = super().dumps_typed(obj)
+        if len(data) > 256 and type_ == "msgpack":
+            return "msgpack+zlib", zlib.compress(data, 6)
+        return type_, data
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        type_, blob = data
+        if type_ == "msgpack+zlib":
+            return super().loads_typed(("msgpack", zlib.decompress(blob)))
+        return super().loads_typed(data)
 
 
 class RunCheckpointer(SqliteSaver):
@@ -51,7 +68,7 @@ def run_checkpointer(path: str | Path) -> Iterator[RunCheckpointer]:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.isolation_level = ""
-        saver = RunCheckpointer(conn, serde=JsonPlusSerializer(allowed_msgpack_modules=MSGPACK_ALLOWLIST))
+        saver = RunCheckpointer(conn, serde=CompressedSerializer(allowed_msgpack_modules=MSGPACK_ALLOWLIST))
         saver.setup()
         yield saver
     finally:

@@ -255,7 +255,7 @@ class Action(_Model):
     prompt_addendum: str = ""
     seed: int | None = None
     base_candidate_id: str | None = Field(None, description="edit/typeset/upscale this candidate instead of generating")
-    region: list[int] | None = Field(None, description="pixel box [x0, y0, x1, y1] a targeted edit may change")
+    region: list[int] | None = Field(None, description="pixel boxes a targeted edit may change: [x0, y0, x1, y1] * k")
     elements: list[str] = Field(default_factory=list, description="text element ids to typeset")
     drafts: int = Field(1, ge=1, le=8, description="candidates to draw this iteration (best-of-N)")
     scores_before: dict[str, float] = Field(default_factory=dict, description="critic scores that triggered it")
@@ -326,7 +326,6 @@ class CriticTask(TypedDict):
     image: ImageRef
     plan_ref: str
     run_dir: str
-    references: list[ImageRef]
 
 
 MSGPACK_ALLOWLIST = [

@@ -16,14 +16,17 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# bench/ goes after the repo root: bench/critics.py must not shadow the critics package
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+sys.path.append(str(_BENCH))
 
 from _machine import machine  # noqa: E402
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer  # noqa: E402
 
 from agent import generate  # noqa: E402
 from agent.api import CHECKPOINT_DB  # noqa: E402
+from agent.checkpoint import CompressedSerializer  # noqa: E402
 from agent.state import MSGPACK_ALLOWLIST  # noqa: E402
 
 
@@ -36,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         result = generate('A poster that says "你好世界"', size=args.size, aspect="16:9",
                           out=Path(tmp) / "run", max_iterations=args.iterations, patience=args.iterations + 1)
-        serde = JsonPlusSerializer(allowed_msgpack_modules=MSGPACK_ALLOWLIST)
+        serde = CompressedSerializer(allowed_msgpack_modules=MSGPACK_ALLOWLIST)
         db = sqlite3.connect(result.run_dir / CHECKPOINT_DB)
         per_iter: dict[int, int] = defaultdict(int)
         checkpoints: dict[int, int] = defaultdict(int)

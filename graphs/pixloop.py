@@ -183,7 +183,7 @@ def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize
         return "judge"
     return [
         Send("check", CriticTask(critic=n, candidate_id=c.id, image=c.image, plan_ref=state["plan_ref"],
-                                 run_dir=state["run_dir"], references=state.get("references", [])))
+                                 run_dir=state["run_dir"]))
         for c in fresh for n in names
     ]
 
@@ -191,6 +191,11 @@ def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize
 @lru_cache(maxsize=32)
 def _load_plan(run_dir: str, plan_ref: str) -> Plan:
     return Plan.model_validate(ArtifactStore.for_dir(run_dir).load_document(plan_ref))
+
+
+def _compact(evidence: dict[str, Any]) -> dict[str, Any]:
+    """Evidence as it goes into checkpoints: no empty values, no profiling timings."""
+    return {k: v for k, v in evidence.items() if v not in (None, [], {}, "") and k != "timings_ms"}
 
 
 def check(task: CriticTask) -> dict[str, Any]:
@@ -203,9 +208,11 @@ def check(task: CriticTask) -> dict[str, Any]:
     try:
         image = store.open(task["image"])
         verdict = get_critic(name).check(
-            image, the_plan, CheckContext(candidate_id=candidate_id, store=store, references=task["references"],
+            image, the_plan, CheckContext(candidate_id=candidate_id, store=store,
+                                     references=[s.reference for s in the_plan.subjects],
                                      original=the_plan.source, mask=the_plan.mask))
-        verdict = verdict.model_copy(update={"seconds": round(time.perf_counter() - t0, 4)})
+        verdict = verdict.model_copy(update={"seconds": round(time.perf_counter() - t0, 4),
+                                             "evidence": _compact(verdict.evidence)})
     except Exception as e:  # noqa: BLE001 - a critic bug must not kill the run
         verdict = Verdict(critic=name, candidate_id=candidate_id, score=0.0, passed=False, threshold=threshold,
                           feedback=f"{name} critic failed: {e}", error=f"{type(e).__name__}: {e}",
