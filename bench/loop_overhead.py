@@ -26,6 +26,7 @@ from _machine import machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from agent import generate  # noqa: E402
+from agent.config import PixloopConfig  # noqa: E402
 from agent.backends import Capabilities, GenerationResult, register_backend  # noqa: E402
 from agent.state import Verdict  # noqa: E402
 from critics import register_critic, unregister_critic  # noqa: E402
@@ -83,7 +84,9 @@ def main() -> None:
     register_backend("instant", lambda config: InstantBackend())
     register_critic("always_fails", AlwaysFails)
     print(f"{'run':<34} {'iters':>5} {'wall s':>8} {'backend ms':>10} {'critics ms':>10} {'overhead ms':>12}")
-    run("instant doubles, 64x64", args.iterations, prompt="bench", backend="instant",
+    run("instant doubles, 1 critic branch", args.iterations, prompt="bench", thresholds={"always_fails": 0.5},
+        config=PixloopConfig(backend="instant", critics=["always_fails"]))
+    run("instant doubles, 3 critic branches", args.iterations, prompt="bench", backend="instant",
         thresholds={"always_fails": 0.5})
     unregister_critic("always_fails")
     run("compose + rapidocr, 1K", min(args.iterations, 6), prompt='A poster that says "你好世界"')
