@@ -10,6 +10,7 @@ import io
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 MAX_PIXELS = 80_000_000
@@ -93,3 +94,21 @@ def sniff_mime(data: bytes) -> str | None:
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "image/gif"
     return None
+
+
+def flatten_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL image as RGB: alpha flattened onto white, palette/grey/16-bit/float converted."""
+    im = image
+    if im.mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        bg.alpha_composite(im)
+        return bg.convert("RGB")
+    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+        a = np.asarray(im, dtype=np.float64)
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
+        return Image.fromarray(a.astype(np.uint8), "L").convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")

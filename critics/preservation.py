@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from agent.images import flatten_rgb
 from agent.state import Box, ImageRef, Plan, Verdict
 from critics.base import CheckContext
 from critics.thresholds import DEFAULTS
@@ -104,20 +105,7 @@ WORST_MIN_DISSIMILARITY = 0.02
 
 def _rgb(image: Image.Image) -> np.ndarray:
     """uint8 RGB array; alpha is flattened onto white, palette/grey/16-bit converted."""
-    im = image
-    if im.mode == "P":
-        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        im = im.convert("RGBA")
-        bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
-        bg.alpha_composite(im)
-        im = bg
-    if im.mode in ("I", "F") or im.mode.startswith("I;16"):
-        a = np.asarray(im, dtype=np.float64)
-        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
-        a = (a - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(a)
-        return np.repeat(a.astype(np.uint8)[:, :, None], 3, axis=2)
-    return np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    return np.asarray(flatten_rgb(image))
 
 
 def mask_edit_area(mask: Image.Image) -> tuple[np.ndarray, str]:
