@@ -31,7 +31,7 @@ from agent.backends.base import (
     BackendError, Capabilities, GenerationRequest, GenerationResult, UnknownBackendError,
 )
 from agent.backends.comfyui import (
-    check_options, decode_output, http_settings, max_side_sizes, open_ref, option, png_bytes, sd_size,
+    check_options, decode_output, http_settings, max_side_sizes, open_ref, option, png_bytes, sd_inputs,
 )
 from agent.backends.http import (
     AuthError, BadRequest, HttpClient, MalformedResponse, NoImageReturned, default_classifier, error_detail,
@@ -176,11 +176,7 @@ class A1111Backend:
         from agent.backends.compose import cover_fit
 
         plan = request.plan
-        w, h, size_note = sd_size(plan.width, plan.height, self.max_side)
-        notes = [size_note] if size_note else []
-        prompt = request.prompt
-        if request.instruction and request.instruction not in prompt:
-            prompt = f"{request.instruction}\n{prompt}"
+        w, h, notes, prompt = sd_inputs(request, self.max_side)
         payload: dict[str, Any] = {
             "prompt": prompt, "negative_prompt": ", ".join(plan.negative), "seed": request.seed,
             "steps": self.steps, "cfg_scale": self.cfg, "sampler_name": self.sampler, "width": w, "height": h,

@@ -118,6 +118,15 @@ def http_settings(options: dict[str, Any], **defaults: Any) -> HttpSettings:
         raise ValueError(f"bad HTTP backend option: {e}") from None
 
 
+def sd_inputs(request: GenerationRequest, max_side: int) -> tuple[int, int, list[str], str]:
+    """Size rounded for Stable Diffusion, notes about the rounding, and the prompt with any edit instruction."""
+    w, h, size_note = sd_size(request.plan.width, request.plan.height, max_side)
+    prompt = request.prompt
+    if request.instruction and request.instruction not in prompt:
+        prompt = f"{request.instruction}\n{prompt}"
+    return w, h, [size_note] if size_note else [], prompt
+
+
 def sd_size(width: int, height: int, max_side: int) -> tuple[int, int, str | None]:
     """The size a Stable Diffusion server can render: multiples of 8, long side capped; plus a note if changed."""
     cap = max(64, max_side // 8 * 8)
@@ -458,11 +467,7 @@ class ComfyUIBackend:
     def _plan_graph(self, request: GenerationRequest) -> tuple[dict[str, Any], str, dict[str, Any], list[str]]:
         """The graph template, its label, the placeholder values that need no upload, and notes."""
         plan = request.plan
-        w, h, size_note = sd_size(plan.width, plan.height, self.max_side)
-        notes = [size_note] if size_note else []
-        prompt = request.prompt
-        if request.instruction and request.instruction not in prompt:
-            prompt = f"{request.instruction}\n{prompt}"
+        w, h, notes, prompt = sd_inputs(request, self.max_side)
         values: dict[str, Any] = {
             "prompt": prompt, "negative": ", ".join(plan.negative), "instruction": request.instruction,
             "seed": request.seed, "width": w, "height": h, "steps": self.steps, "cfg": self.cfg,
