@@ -34,16 +34,16 @@ sys.path.append(str(_BENCH))
 
 from _machine import machine  # noqa: E402
 
-from agent.artifacts import ArtifactStore  # noqa: E402
+from agent.runtime.store import ArtifactStore  # noqa: E402
 from agent.backends import GenerationRequest, get_backend  # noqa: E402
-from agent.config import PixloopConfig  # noqa: E402
-from agent.state import Box, Plan, TextElement  # noqa: E402
+from agent.models import PixloopConfig  # noqa: E402
+from agent.models import Box, Plan, TextElement  # noqa: E402
 
 PROMPT = 'A poster that says "BENCH"'
 
 
 def start_server(kind: str, latency: float) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "agent.cli", "fake-server", kind, "--latency", str(latency)]
+    cmd = [sys.executable, "-m", "agent.interfaces.cli", "fake-server", kind, "--latency", str(latency)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout is not None

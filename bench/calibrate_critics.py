@@ -35,11 +35,11 @@ import numpy as np  # noqa: E402
 from _machine import machine  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from agent.artifacts import ArtifactStore  # noqa: E402
+from agent.runtime.store import ArtifactStore  # noqa: E402
 from agent.backends.compose import render  # noqa: E402
-from agent.state import Box, CheckSpec, Plan, Style, Subject, TextElement, canvas_size  # noqa: E402
+from agent.models import Box, CheckSpec, Plan, Style, Subject, TextElement, canvas_size  # noqa: E402
 from critics import CheckContext, critic_names, get_critic  # noqa: E402
-from critics.thresholds import DEFAULTS  # noqa: E402
+from critics import critic_info  # noqa: E402
 
 FACES = _BENCH.parents[1] / "shared" / "data" / "faces"
 WORDS = ["GRAND", "OPENING", "SUMMER", "SALE", "FRESH", "COFFEE", "LIVE", "MUSIC", "TONIGHT", "BAKERY",
@@ -137,7 +137,7 @@ def calibrate_face(store: ArtifactStore) -> tuple[list[float], list[float]]:
         plan = Plan(prompt="a portrait", width=1024, height=1024, aspect_ratio="1:1", size="1K",
                     subjects=[Subject(id="person1", kind="person", reference=refs[a["file"]],
                                       region=Box(x=.1, y=.1, w=.8, h=.8))],
-                    checks={"face": CheckSpec(threshold=DEFAULTS["face"].value)})
+                    checks={"face": CheckSpec(threshold=critic_info("face").threshold)})
         v = critic.check(cands[b["file"]], plan, CheckContext(candidate_id="f", store=store,
                                                                references=[refs[a["file"]]]))
         (pos if a["identity"] == b["identity"] else neg).append(v.score)
@@ -204,7 +204,7 @@ def calibrate_spec() -> tuple[list[float], list[float]]:
     for i, ratio in enumerate(["1:1", "16:9", "9:16", "4:5", "21:9", "3:2"]):
         w, h = canvas_size(ratio, "1K")
         plan = Plan(prompt="p", width=w, height=h, aspect_ratio=ratio, size="1K",
-                    checks={"spec": CheckSpec(threshold=DEFAULTS["spec"].value)})
+                    checks={"spec": CheckSpec(threshold=critic_info("spec").threshold)})
         good = poster("SPEC", i, Style(background="gradient")).resize((w, h))
         ctx = CheckContext(candidate_id="s")
         pos.append(critic.check(good, plan, ctx).score)
@@ -227,7 +227,7 @@ def calibrate_preservation(store: ArtifactStore) -> tuple[list[float], list[floa
         ImageDraw.Draw(mask).rectangle(box, fill=255)
         plan = Plan(prompt="edit", width=w, height=h, aspect_ratio="1:1", size="1K",
                     source=store.put_image(original), mask=store.put_image(mask),
-                    checks={"preservation": CheckSpec(threshold=DEFAULTS["preservation"].value)})
+                    checks={"preservation": CheckSpec(threshold=critic_info("preservation").threshold)})
         ctx = CheckContext(candidate_id="e", store=store)
         inside = original.copy()
         ImageDraw.Draw(inside).ellipse(box, fill=(30, 160, 60))
@@ -246,7 +246,7 @@ def row(name: str, pos: list[float], neg: list[float]) -> None:
     if not pos or not neg:
         print(f"{name:<13} (no data: critic or data set unavailable)")
         return
-    t = DEFAULTS[name].value
+    t = critic_info(name).threshold
     fa = float(np.mean([s < t for s in pos]))
     miss = float(np.mean([s >= t for s in neg]))
     acc = (1 - fa + 1 - miss) / 2
@@ -277,7 +277,7 @@ def main() -> None:
     for name in ("ocr", "face", "artifacts", "spec", "preservation"):
         row(name, *results[name])
     if by_kind:
-        t = DEFAULTS["artifacts"].value
+        t = critic_info("artifacts").threshold
         print("artifacts by degradation (flagged / total): " + ", ".join(
             f"{k} {sum(s < t for s in v)}/{len(v)}" for k, v in by_kind.items())
             + f"; clean posters falsely flagged {sum(s < t for s in posters)}/{len(posters)}")

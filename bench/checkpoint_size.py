@@ -25,9 +25,9 @@ sys.path.append(str(_BENCH))
 from _machine import machine  # noqa: E402
 
 from agent import generate  # noqa: E402
-from agent.api import CHECKPOINT_DB  # noqa: E402
-from agent.checkpoint import CompressedSerializer  # noqa: E402
-from agent.state import MSGPACK_ALLOWLIST  # noqa: E402
+from agent.interfaces.api import CHECKPOINT_DB  # noqa: E402
+from agent.runtime.checkpoint import CompressedSerializer  # noqa: E402
+from agent.runtime.checkpoint import MSGPACK_ALLOWLIST  # noqa: E402
 
 
 def main() -> None:

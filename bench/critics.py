@@ -26,9 +26,9 @@ sys.path.append(str(_BENCH))
 from _machine import machine  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from agent.artifacts import ArtifactStore  # noqa: E402
+from agent.runtime.store import ArtifactStore  # noqa: E402
 from agent.backends.compose import render  # noqa: E402
-from agent.state import Box, CheckSpec, Plan, Style, Subject, TextElement  # noqa: E402
+from agent.models import Box, CheckSpec, Plan, Style, Subject, TextElement  # noqa: E402
 from critics import CheckContext, checks_for, critic_names, get_critic  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"

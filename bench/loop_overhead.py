@@ -26,10 +26,10 @@ from _machine import machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from agent import generate  # noqa: E402
-from agent.config import PixloopConfig  # noqa: E402
+from agent.models import PixloopConfig  # noqa: E402
 from agent.backends import Capabilities, GenerationResult, register_backend  # noqa: E402
-from agent.state import Verdict  # noqa: E402
-from critics import register_critic, unregister_critic  # noqa: E402
+from agent.models import Verdict  # noqa: E402
+from critics import CriticInfo, register_critic, unregister_critic  # noqa: E402
 
 
 class InstantBackend:
@@ -48,6 +48,7 @@ class InstantBackend:
 
 class AlwaysFails:
     name = "always_fails"
+    info = CriticInfo(threshold=0.5, threshold_source="a bench double: it fails every image")
 
     def applies(self, plan) -> bool:
         return True

@@ -221,7 +221,7 @@ class EditPlanner:
         from PIL import Image, ImageDraw
 
         from agent.backends.compose import render
-        from agent.planner import RulePlanner
+        from agent.loop.planning import RulePlanner
         from critics import checks_for
 
         plan = RulePlanner().plan(brief, references, store)
@@ -258,19 +258,13 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(products: dict[str, str], edits: dict[str, tuple[str, ...]]) -> None:
-    """Per-process set-up: the artifacts critic (when its registry line is missing), the edit planner."""
+    """Per-process set-up: the edit planner."""
     import logging
 
     logging.disable(logging.WARNING)
-    from agent.planner import PLANNERS
-    from critics import critic_names, register_critic
+    from agent.loop.planning import register_planner
 
-    if "artifacts" not in critic_names():
-        from critics.artifacts import ArtifactsCritic
-
-        register_critic("artifacts", ArtifactsCritic)
-        _WORKER["registered_artifacts"] = True
-    PLANNERS[EDIT_PLANNER] = EditPlanner
+    register_planner(EDIT_PLANNER, EditPlanner)
     _EDITS.update(edits)
     _WORKER["products"] = {k: Path(v) for k, v in products.items()}
 
@@ -294,17 +288,12 @@ def _resolve(ref: str) -> Path:
     return FACES / ref
 
 
-def _target(reason: str) -> str:
-    return reason.split(" ", 1)[0]
-
-
 def run_one(task: tuple[Scenario, int, tuple[str, ...] | None, str]) -> dict[str, Any]:
     """Run one brief; returns a compact per-iteration record (pass, cost, actions) and deletes the run folder."""
     scenario, max_iterations, strategies, label = task
     from agent import generate
-    from agent.config import PixloopConfig
-    from agent.corrector import UPSCALE_FEEDBACK
-    from agent.state import STRATEGIES
+    from agent.models import PixloopConfig
+    from agent.models import STRATEGIES
 
     _forget_render_caches()
     allowed = list(strategies) if strategies is not None else None
@@ -335,12 +324,12 @@ def run_one(task: tuple[Scenario, int, tuple[str, ...] | None, str]) -> dict[str
     for c in report["candidates"]:
         by_iteration[c["iteration"]].append(c)
     for a in report["actions"]:
-        target = _target(a["reason"])
+        target = a["addresses"][0] if a["addresses"] else "loop"
         made = by_iteration.get(a["iteration"], [])
         fixed = any(v["critic"] == target and v["passed"] for c in made for v in c["verdicts"])
         actions.append({"iteration": a["iteration"], "strategy": a["strategy"], "target": target,
                         "change": a["score_changes"].get(target), "fixed": fixed, "reason": a["reason"][:300],
-                        "upscaled": any(f.startswith(UPSCALE_FEEDBACK) for f in a["feedback"])})
+                        "upscaled": a["deliver_upscaled"]})
     return {"scenario": scenario.id, "kind": scenario.kind, "label": label, "max_iterations": max_iterations,
             "strategies": allowed, "status": result.status, "iterations": result.iterations,
             "per_iteration": {k: iterations[k] for k in sorted(iterations)}, "actions": actions,
@@ -415,8 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="re-run N briefs for real at <=3 and without each strategy used, and compare")
     args = parser.parse_args(argv)
 
-    from agent.backends.simulated import SimulatedOptions
-    from agent.state import STRATEGIES
+    from agent.testing.simulated import SimulatedOptions
+    from agent.models import STRATEGIES
 
     briefs = scenarios()
     if args.quick:
@@ -476,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def verify(pool: Any, subset: list[Scenario], by_id: dict[str, dict], ablate: list[str]) -> list[str]:
     """Real <=3 runs (and real ablation runs) for a few briefs, compared with the figures derived above."""
-    from agent.state import STRATEGIES
+    from agent.models import STRATEGIES
 
     tasks = [(s, 3, None, "verify<=3") for s in subset]
     for s in subset:
@@ -566,7 +555,7 @@ def print_tables(suite: list[Scenario], by_id: dict[str, dict], ablation_runs: d
             st[0] += 1
             st[1] += bool(a["change"] is not None and a["change"] > 0) or a["fixed"]
             st[2] += a["fixed"]
-    from agent.state import STRATEGIES
+    from agent.models import STRATEGIES
 
     for strategy in STRATEGIES:
         fired, improved, fixed = stats.get(strategy, [0, 0, 0])

@@ -22,7 +22,7 @@ Score (documented, simple):
   identity scores 0; a copy-paste caps the identity at ``COPY_PASTE_CAP`` x threshold (fails at any
   threshold but ranks above a wrong face);
 - the verdict score is the minimum over identities, times ``EXTRA_FACE_PENALTY`` (0.8) per extra face;
-- passed = score >= threshold (plan.checks["face"].threshold, else DEFAULTS["face"]). With the
+- passed = score >= threshold (plan.checks["face"].threshold, else INFO.threshold). With the
   default 0.5 a verdict passes exactly when every identity is "the same person" by the engine's own
   rule and there is at most a single extra face on a not-borderline match.
 
@@ -42,8 +42,9 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from agent.state import ImageRef, Plan, Subject, Verdict
-from critics.base import CheckContext
+from agent.models import ImageRef, Plan, Subject, Verdict
+from critics.base import CheckContext, CriticBase, CriticInfo
+from agent.models.evidence import FaceEvidence
 from critics.face_engines import (
     Face,
     FaceEngine,
@@ -51,7 +52,20 @@ from critics.face_engines import (
     face_engine,
     largest_face,
 )
-from critics.thresholds import DEFAULTS
+
+INFO = CriticInfo(
+    threshold=0.5,
+    threshold_source=(
+        "SFace cosine mapped piecewise-linearly so OpenCV's published same-person cosine 0.363 scores 0.5; on "
+        "shared/data/faces same-person pairs score >= 0.649 and different people <= 0.366 (AUC 1.0); held-out "
+        "set in critic-engines.md section 2: 99.95% pair accuracy at 0.363"
+    ),
+    description="each reference person's identity kept (face embeddings), no missing or extra faces",
+    weight=3.0, measured=True, needs=("person",), on_by_default=True,
+    strategies=("reanchor_identity", "new_seed"),
+    evidence=FaceEvidence,
+)
+"""What the loop knows about this critic (see `critics.base.CriticInfo`)."""
 
 NEW_POSE_WORDS: tuple[str, ...] = ("new pose", "different pose", "different angle", "new expression",
                                    "turn", "in profile", "profile view")
@@ -159,10 +173,11 @@ EXTRA_FACE_CAP = 0.9
 """An extra face caps the score just below the threshold: the verdict fails, identities still rank."""
 
 
-class FaceCritic:
+class FaceCritic(CriticBase):
     """Identity of each person subject vs its reference photo (YuNet + SFace by default)."""
 
     name = "face"
+    info = INFO
 
     def __init__(self, engine: str | FaceEngine | None = None, *,
                  new_pose_words: Sequence[str] = NEW_POSE_WORDS,
@@ -178,12 +193,6 @@ class FaceCritic:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ protocol
-
-    def applies(self, plan: Plan) -> bool:
-        spec = plan.checks.get("face")
-        if spec is not None and not spec.enabled:
-            return False
-        return any(s.kind == "person" for s in plan.subjects)
 
     @property
     def engine(self) -> FaceEngine:
@@ -349,7 +358,7 @@ class FaceCritic:
 
 def _threshold(plan: Plan) -> float:
     spec = plan.checks.get("face")
-    return float(spec.threshold) if spec is not None else DEFAULTS["face"].value
+    return float(spec.threshold) if spec is not None else INFO.threshold
 
 
 def _feedback(engine: FaceEngine, matches: list[IdentityMatch], extra: list[Face], n_faces: int,
@@ -406,7 +415,7 @@ def check_consistency(images: Sequence[Any], engine: str | FaceEngine | None = N
     Images are PIL images or BGR arrays; an image without a face fails the check (score 0).
     """
     t0 = time.perf_counter()
-    thr = DEFAULTS["face"].value if threshold is None else float(threshold)
+    thr = INFO.threshold if threshold is None else float(threshold)
     try:
         eng = engine if engine is not None and not isinstance(engine, str) else face_engine(engine)
     except Exception as e:  # noqa: BLE001 - FaceEngineUnavailable, unknown name, a model that fails to load

@@ -27,10 +27,24 @@ from PIL import Image
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
-from agent.images import flatten_rgb
-from agent.state import Box, Plan, TextElement, Verdict
-from critics.base import CheckContext
-from critics.thresholds import DEFAULTS
+from agent.runtime.images import flatten_rgb
+from agent.models import Box, Plan, TextElement, Verdict
+from critics.base import CheckContext, CriticBase, CriticInfo
+from agent.models.evidence import TextEvidence
+
+INFO = CriticInfo(
+    threshold=0.9,
+    threshold_source=(
+        "per-element accuracy min(1 - CER, word accuracy), worst element decides; rapidocr reads clean posters "
+        "at CER 0.009 (shared/docs/critic-engines.md section 1); bench/calibrate_critics.py: correct posters "
+        "score 1.00, one-letter misspellings <= 0.67, so 0.90 fails any wrong word in lines of under ten words"
+    ),
+    description="required text read back by OCR: per element CER and word accuracy, missing and invented text",
+    weight=3.0, measured=True, needs=("text",), on_by_default=True,
+    strategies=("restyle_text", "edit_region", "reprompt", "typeset_text", "new_seed"),
+    evidence=TextEvidence,
+)
+"""What the loop knows about this critic (see `critics.base.CriticInfo`)."""
 
 MAX_SIDE = 1536
 """Images whose long side exceeds this are downscaled before OCR (boxes map back): at 2048 rapidocr split
@@ -530,7 +544,7 @@ def _evidence(result: OcrScore, image_size: tuple[int, int], downscaled: bool) -
 
 def _threshold(plan: Plan) -> float:
     spec = plan.checks.get("ocr")
-    return float(spec.threshold) if spec is not None else DEFAULTS["ocr"].value
+    return float(spec.threshold) if spec is not None else INFO.threshold
 
 
 EXTRA_TEXT_CAP = 0.95
@@ -553,10 +567,11 @@ def _invented_text(extra: Sequence[OcrLine], plan: Plan, size: tuple[int, int]) 
     return out
 
 
-class OcrCritic:
+class OcrCritic(CriticBase):
     """Text accuracy via rapidocr: the worst required element's (1 - CER) against the threshold."""
 
     name = "ocr"
+    info = INFO
 
     def __init__(self, engine: Callable[[np.ndarray], Any] | str | None = None) -> None:
         """`engine`: a callable, an engine name ('rapidocr', 'tesseract'), or None for $PIXLOOP_OCR_ENGINE / rapidocr."""
@@ -574,12 +589,6 @@ class OcrCritic:
 
             self._engine = tesseract_engine()
         return self._engine
-
-    def applies(self, plan: Plan) -> bool:
-        spec = plan.checks.get("ocr")
-        if spec is not None and not spec.enabled:
-            return False
-        return any(el.content.strip() for el in plan.text)
 
     def check(self, image: Image.Image, plan: Plan, context: CheckContext) -> Verdict:
         t0 = time.perf_counter()

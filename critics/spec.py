@@ -29,9 +29,22 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from agent.state import ASPECT_RATIOS, Plan, Verdict
-from critics.base import CheckContext
-from critics.thresholds import DEFAULTS
+from agent.models import ASPECT_RATIOS, Plan, Verdict
+from critics.base import CheckContext, CriticBase, CriticInfo
+from agent.models.evidence import SpecEvidence
+
+INFO = CriticInfo(
+    threshold=0.95,
+    threshold_source=(
+        "a conforming image scores 1.0 and every failure scores <= 0.9 by construction (critics/spec.py), "
+        "so 0.95 splits them with a margin; 0.85 would accept a ratio about 3% off"
+    ),
+    description="delivered size and aspect ratio against the request, blank images, mode",
+    weight=2.0, measured=True, needs=(), on_by_default=True,
+    strategies=("upscale", "new_seed"),
+    evidence=SpecEvidence,
+)
+"""What the loop knows about this critic (see `critics.base.CriticInfo`)."""
 
 RATIO_TOLERANCE = 0.02
 """Largest relative aspect-ratio error accepted. Documented backend roundings stay inside it:
@@ -176,17 +189,14 @@ def _check_mode(expected: str, mode: str, rgb: np.ndarray, alpha: np.ndarray | N
 
 def _threshold(plan: Plan) -> float:
     spec = plan.checks.get("spec")
-    return float(spec.threshold) if spec is not None else DEFAULTS["spec"].value
+    return float(spec.threshold) if spec is not None else INFO.threshold
 
 
-class SpecCritic:
+class SpecCritic(CriticBase):
     """Delivered size, aspect ratio, non-blankness and mode vs the plan; deterministic and fast."""
 
     name = "spec"
-
-    def applies(self, plan: Plan) -> bool:
-        spec = plan.checks.get("spec")
-        return not (spec is not None and not spec.enabled)
+    info = INFO
 
     def check(self, image: Image.Image, plan: Plan, context: CheckContext) -> Verdict:
         t0 = time.perf_counter()

@@ -6,7 +6,7 @@ it make physical sense (hands, perspective, shadows, object contact)? Score = we
 
 Measured critics outrank it on their own domains. The judge is told (prompts/vlm_judge.txt) to
 leave spelling/text accuracy and face identity alone; any problem it still raises about them is
-moved to `evidence["deferred"]` and never becomes its feedback; `OUTRANKED_BY` names the critics
+moved to `evidence["deferred"]` and never becomes its feedback; `outranked_by()` names the critics
 whose verdicts win when they and the judge disagree, for the corrector's choice of what to fix.
 
 Opt-in: it applies only when configured (PIXLOOP_VLM_BASE_URL and PIXLOOP_VLM_MODEL, optional
@@ -26,15 +26,23 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agent.llm import ChatClient, ChatMessage, downscale, make_chat_client, run_sync
 from agent.llm.json_output import complete_json
-from agent.state import Plan, Verdict
-from critics.base import CheckContext
+from agent.models import Plan, Verdict
+from critics.base import CheckContext, CriticInfo, threshold_for
+
+INFO = CriticInfo(
+    threshold=0.6,
+    threshold_source=(
+        "6/10 on the judge's weighted rubric (0.6 adherence + 0.4 consistency); opt-in, never the judge of "
+        "text or identity, which measured critics own"
+    ),
+    description="a vision chat model scores prompt adherence and consistency (opt-in; never text or identity)",
+    weight=1.0, measured=False, needs=(), on_by_default=True,
+    strategies=("reprompt", "new_seed"),
+)
+"""What the loop knows about this critic (see `critics.base.CriticInfo`)."""
 
 SCHEMA_NAME = "pixloop_judge"
 """Structured-output schema name; the chat fake recognises judge requests by it."""
-OUTRANKED_BY: frozenset[str] = frozenset({"ocr", "face", "spec", "artifacts", "preservation"})
-"""Measured critics that own their domain: when one of them fails, fix that first; the judge never vetoes them."""
-DEFAULT_THRESHOLD = 0.6
-"""Used when critics.thresholds.DEFAULTS has no 'vlm' entry (6/10 on the weighted rubric)."""
 WEIGHTS = {"adherence": 0.6, "consistency": 0.4}
 IMAGE_MAX_SIDE = 1024
 ENV_BASE_URL, ENV_MODEL, ENV_FLAVOUR = "PIXLOOP_VLM_BASE_URL", "PIXLOOP_VLM_MODEL", "PIXLOOP_VLM_FLAVOUR"
@@ -42,6 +50,13 @@ _OWNED = re.compile(
     r"\b(spell\w*|misspel\w*|typo\w*|letters?|ocr|wording|identity|likeness|resembl\w*|"
     r"same person|(?:the )?reference (?:photo|face|person))\b", re.IGNORECASE)
 """Problems in the measured critics' domains (OCR: spelling; face: identity), deferred to them."""
+
+
+def outranked_by() -> list[str]:
+    """The measured critics (their `CriticInfo.measured`): they own their domain, the judge never vetoes them."""
+    from critics.registry import critic_names, is_measured
+
+    return sorted(n for n in critic_names() if is_measured(n))
 
 
 class JudgeProblem(BaseModel):
@@ -83,7 +98,7 @@ class VlmJudge:
     """Critic 'vlm': adherence and consistency from a vision-language model, below the measured critics."""
 
     name = "vlm"
-    OUTRANKED_BY = OUTRANKED_BY
+    info = INFO
 
     def __init__(self, client: ChatClient | None = None, *, weights: dict[str, float] | None = None,
                  temperature: float | None = 0.0, max_tokens: int = 1024):
@@ -110,13 +125,7 @@ class VlmJudge:
         return self.configured()
 
     def _threshold(self, plan: Plan) -> float:
-        spec = plan.checks.get(self.name)
-        if spec is not None:
-            return float(spec.threshold)
-        from critics.thresholds import DEFAULTS
-
-        default = DEFAULTS.get(self.name)
-        return default.value if default else DEFAULT_THRESHOLD
+        return threshold_for(self.name, INFO, plan)
 
     def score(self, reply: JudgeReply) -> float:
         total = sum(self.weights.values()) or 1.0
@@ -145,7 +154,7 @@ class VlmJudge:
         except Exception as e:  # noqa: BLE001 - a critic never crashes the loop
             error = f"{type(e).__name__}: {e}"
             return Verdict(critic=self.name, candidate_id=context.candidate_id, score=0.0, passed=False,
-                           threshold=threshold, evidence={"model": model, "outranked_by": sorted(OUTRANKED_BY)},
+                           threshold=threshold, evidence={"model": model, "outranked_by": outranked_by()},
                            feedback=f"the vlm judge could not score the image ({error[:200]})",
                            seconds=round(time.perf_counter() - t0, 3), error=error[:1000])
         kept, deferred = split_owned(reply.problems)
@@ -156,7 +165,7 @@ class VlmJudge:
             "reasons": [r for r in reply.reasons if r.strip()][:10],
             "problems": [p.model_dump() for p in kept][:10],
             "deferred": [{**p.model_dump(), "owner": "ocr/face"} for p in deferred][:10],
-            "model": model, "weights": self.weights, "outranked_by": sorted(OUTRANKED_BY),
+            "model": model, "weights": self.weights, "outranked_by": outranked_by(),
             "scope": "prompt adherence and logical consistency; text accuracy and identity are left to "
                      "the measured critics",
         }
@@ -171,4 +180,4 @@ class VlmJudge:
                        seconds=round(time.perf_counter() - t0, 3))
 
 
-__all__ = ["JudgeProblem", "JudgeReply", "OUTRANKED_BY", "SCHEMA_NAME", "VlmJudge", "judge_messages", "split_owned"]
+__all__ = ["JudgeProblem", "JudgeReply", "SCHEMA_NAME", "VlmJudge", "judge_messages", "split_owned"]

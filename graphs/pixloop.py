@@ -1,321 +1,31 @@
-"""The pixloop graph: plan -> generate -> check (critics in parallel) -> judge -> correct -> ... -> finalize.
+"""The pixloop loop as a LangGraph graph: plan -> generate -> check (critics in parallel) -> judge -> correct
+-> ... -> finalize.
 
-Nodes are small functions from state to a partial update. Side effects go through the
-artifact store (files) and the backend registry (generation); state carries ImageRefs only.
+`build_pixloop_graph()` returns the loop compiled (with the checkpointer you give it, or none), so another
+graph can embed it as a subgraph node, e.g. one loop per image of an illustrated document;
+`pixloop_builder()` returns it uncompiled. `graph` is the compiled loop `langgraph.json` registers.
 """
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import time
-from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.graph.state import CompiledStateGraph
 
-from agent.artifacts import ArtifactStore
-from agent.backends import BackendError, get_backend
-from agent.config import PixloopConfig, redact
-from agent import selection
-from agent.corrector import CorrectionContext, apply_action, correct
-from agent.generation import produce
-from agent.images import ImageInputError
-from agent.planner import PlanningError, generation_prompt, get_planner
-from agent.report import build_report
-from agent.state import (
-    STRATEGIES, Action, Brief, Candidate, CriticTask, InputState, LoopState, OutputState, Plan, Verdict,
+from agent.loop.state import InputState, LoopState, OutputState
+from agent.models import PixloopConfig
+from graphs.nodes import (
+    correct_node, dispatch_checks, finalize, generate, judge, plan, route_after_judge, route_after_plan, run_critic,
 )
-from critics import CheckContext, get_critic
-from prompts import render
 
 
-def _settings(runtime: Runtime | None) -> PixloopConfig:
-    ctx = getattr(runtime, "context", None)
-    if ctx is None:
-        return PixloopConfig()
-    if isinstance(ctx, PixloopConfig):
-        return ctx
-    return PixloopConfig.model_validate(ctx if isinstance(ctx, dict) else dict(ctx))
-
-
-def _brief(state: LoopState) -> Brief:
-    b = state["brief"]
-    return b if isinstance(b, Brief) else Brief.model_validate(b)
-
-
-def _verdicts_for(state: LoopState, candidate_id: str) -> list[Verdict]:
-    return [v for v in state.get("verdicts", []) if v.candidate_id == candidate_id]
-
-
-def default_run_dir(config: RunnableConfig | None, out_root: str) -> str:
-    thread = ((config or {}).get("configurable") or {}).get("thread_id") or f"run-{int(time.time())}"
-    return str(Path(out_root) / str(thread))
-
-
-def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Validate the brief, store its references and make the plan.
-
-    A sync node on purpose: it only does file I/O and CPU work, which LangGraph runs in a worker
-    thread (in an async node it would block the event loop; `langgraph dev` raises BlockingError)."""
-    t0 = time.perf_counter()
-    settings = _settings(runtime)
-    brief = _brief(state)
-    run_dir = state.get("run_dir") or default_run_dir(config, settings.out_root)
-    store = ArtifactStore.for_dir(run_dir)
-    references = [store.put_file(p) for p in brief.references]
-    try:
-        the_plan = get_planner(settings.planner, settings).plan(brief, references, store)
-    except PlanningError as e:
-        message = redact(f"{settings.planner} planner failed: {e}")
-        store.log_event("planning_error", error=message)
-        dt = time.perf_counter() - t0
-        return {"brief": brief, "references": references, "run_dir": run_dir, "iteration": 0, "status": "failed",
-                "stop_reason": "backend_error", "error": message, "best_id": None, "stale_rounds": 0,
-                "elapsed_s": dt, "timings": {"plan": dt}}
-    if settings.critics is not None:
-        the_plan.checks = {k: v for k, v in the_plan.checks.items() if k in settings.critics}
-    store.log_event("plan", aspect=the_plan.aspect_ratio, size=the_plan.size,
-                    checks={k: c.threshold for k, c in the_plan.checks.items()},
-                    text=[e.content for e in the_plan.text], references=[r.sha256 for r in references])
-    dt = time.perf_counter() - t0
-    return {"brief": brief, "plan": the_plan, "plan_ref": store.put_document(the_plan.model_dump(mode="json"), "plans"),
-            "references": references, "run_dir": run_dir,
-            "iteration": 0, "status": "running", "best_id": None, "current_id": None, "stale_rounds": 0,
-            "stop_reason": None, "elapsed_s": dt, "timings": {"plan": dt}}
-
-
-def route_after_plan(state: LoopState) -> Literal["generate", "finalize"]:
-    return "finalize" if state.get("status") == "failed" else "generate"
-
-
-def _current_seed(state: LoopState) -> int:
-    for action in reversed(state.get("actions", [])):
-        if action.seed is not None:
-            return action.seed
-    return _brief(state).seed
-
-
-async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Carry out the corrector's action (or the first render) and store the new candidate(s).
-
-    File work runs in worker threads so the event loop (and `langgraph dev`) never blocks on it.
-    """
-    t0 = time.perf_counter()
-    settings = _settings(runtime)
-    iteration = state.get("iteration", 0) + 1
-    the_plan = state["plan"]
-    actions = state.get("actions", [])
-    action: Action | None = actions[-1] if actions else None
-    seed = _current_seed(state)
-    store, prompt, backend = await asyncio.to_thread(_prepare, state["run_dir"], the_plan, action, iteration, settings)
-    try:
-        made = await produce(action, backend=backend, store=store, plan=the_plan, seed=seed, prompt=prompt,
-                             references=state.get("references", []),
-                             candidates={c.id: c for c in state.get("candidates", [])})
-        candidates = [
-            await asyncio.to_thread(_record, store, p.image, Candidate.model_construct(
-                id=f"c{iteration}" + ("" if k == 0 else chr(ord("a") + k)), iteration=iteration, backend=p.backend,
-                seed=p.seed, plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
-                parent_id=p.parent_id, plan_ref=state.get("plan_ref"), seconds=round(p.seconds, 4), cost=p.cost,
-                meta=p.meta))
-            for k, p in enumerate(made)]
-    except (BackendError, ImageInputError) as e:
-        message = redact(f"{settings.backend} backend failed on iteration {iteration}: {type(e).__name__}: {e}")
-        await asyncio.to_thread(store.log_event, "backend_error", iteration=iteration, error=message)
-        dt = time.perf_counter() - t0
-        return {"status": "failed", "stop_reason": "backend_error", "error": message,
-                "elapsed_s": dt, "timings": {"generate": dt}}
-    backend_s = max(p.seconds for p in made)
-    dt = time.perf_counter() - t0
-    return {"candidates": candidates, "iteration": iteration, "cost_used": sum(p.cost for p in made),
-            "elapsed_s": dt, "timings": {"backend": backend_s, "generate": dt - backend_s}}
-
-
-def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int,
-             settings: PixloopConfig) -> tuple[ArtifactStore, str, Any]:
-    return ArtifactStore.for_dir(run_dir), _prompt_for(the_plan, action, iteration), get_backend(settings.backend, settings)
-
-
-def _record(store: ArtifactStore, image: Any, draft: Candidate) -> Candidate:
-    """Store the image, give it a friendly name and log the event; returns the validated Candidate."""
-    image = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
-    ref = store.put_image(image)
-    candidate = Candidate.model_validate({**draft.__dict__, "image": ref})
-    _link_candidate(store, candidate)
-    store.log_event("generate", iteration=candidate.iteration, candidate=candidate.id, image=ref.sha256,
-                    seed=candidate.seed, strategy=candidate.strategy, seconds=candidate.seconds)
-    return candidate
-
-
-def _prompt_for(the_plan: Plan, action: Action | None, iteration: int) -> str:
-    """The backend prompt for this iteration (the correction template is a file, read on first use)."""
-    prompt = generation_prompt(the_plan)
-    if action is not None:
-        prompt = render("correction", prompt=prompt, iteration=iteration,
-                        feedback="\n".join(f"- {f}" for f in action.feedback))
-    return prompt
-
-
-def _link_candidate(store: ArtifactStore, candidate: Candidate) -> None:
-    """A human-friendly name for each candidate (hard link into the content store)."""
-    dest = store.root / "candidates" / f"{candidate.iteration:02d}-{candidate.id}{Path(candidate.image.path).suffix}"
-    dest.parent.mkdir(exist_ok=True)
-    if dest.exists():
-        dest.unlink()
-    try:
-        dest.hardlink_to(store.path(candidate.image))
-    except OSError:
-        shutil.copyfile(store.path(candidate.image), dest)
-
-
-def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize"]:
-    """One parallel branch per enabled critic; straight to finalize after a backend failure."""
-    if state.get("status") == "failed":
-        return "finalize"
-    fresh = [c for c in state["candidates"] if c.iteration == state["iteration"]]
-    names = [n for n, spec in state["plan"].checks.items() if spec.enabled]
-    if not names:
-        return "judge"
-    return [
-        Send("check", CriticTask(critic=n, candidate_id=c.id, image=c.image, plan_ref=state["plan_ref"],
-                                 run_dir=state["run_dir"]))
-        for c in fresh for n in names
-    ]
-
-
-@lru_cache(maxsize=32)
-def _load_plan(run_dir: str, plan_ref: str) -> Plan:
-    return Plan.model_validate(ArtifactStore.for_dir(run_dir).load_document(plan_ref))
-
-
-def _compact(evidence: dict[str, Any]) -> dict[str, Any]:
-    """Evidence as it goes into checkpoints: no empty values, no profiling timings."""
-    return {k: v for k, v in evidence.items() if v not in (None, [], {}, "") and k != "timings_ms"}
-
-
-def check(task: CriticTask) -> dict[str, Any]:
-    """Run one critic on one candidate; a crashing critic becomes a failing verdict, not a crash."""
-    t0 = time.perf_counter()
-    name, candidate_id = task["critic"], task["candidate_id"]
-    store = ArtifactStore.for_dir(task["run_dir"])
-    the_plan = _load_plan(task["run_dir"], task["plan_ref"])
-    threshold = the_plan.checks[name].threshold
-    try:
-        image = store.open(task["image"])
-        verdict = get_critic(name).check(
-            image, the_plan, CheckContext(candidate_id=candidate_id, store=store,
-                                     references=[s.reference for s in the_plan.subjects],
-                                     original=the_plan.source, mask=the_plan.mask))
-        verdict = verdict.model_copy(update={"seconds": round(time.perf_counter() - t0, 4),
-                                             "evidence": _compact(verdict.evidence)})
-    except Exception as e:  # noqa: BLE001 - a critic bug must not kill the run
-        verdict = Verdict(critic=name, candidate_id=candidate_id, score=0.0, passed=False, threshold=threshold,
-                          feedback=f"{name} critic failed: {e}", error=f"{type(e).__name__}: {e}",
-                          seconds=round(time.perf_counter() - t0, 4))
-    store.log_event("check", candidate=candidate_id, critic=name, score=round(verdict.score, 4),
-                    passed=verdict.passed, threshold=verdict.threshold, feedback=verdict.feedback)
-    return {"verdicts": [verdict]}
-
-
-def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Join the critics: pick this iteration's best, keep the best so far, decide whether (and why) to stop."""
-    t0 = time.perf_counter()
-    settings = _settings(runtime)
-    budget = _brief(state).budget
-    fresh = [c for c in state["candidates"] if c.iteration == state["iteration"]]
-    ranks = {c.id: selection.rank(_verdicts_for(state, c.id)) for c in fresh}
-    current = max(fresh, key=lambda c: ranks[c.id].key())
-    verdicts = _verdicts_for(state, current.id)
-    critics_wall = max((v.seconds for c in fresh for v in _verdicts_for(state, c.id)), default=0.0)
-    best_id = state.get("best_id")
-    best_rank = selection.rank(_verdicts_for(state, best_id)) if best_id else None
-    improved = selection.is_better(ranks[current.id], best_rank)
-    if improved:
-        best_id = current.id
-    stale = 0 if improved else state.get("stale_rounds", 0) + 1
-    passed = all(v.passed for v in verdicts)
-    elapsed = state.get("elapsed_s", 0.0) + critics_wall
-    per_iteration = elapsed / max(1, state["iteration"])
-    cost_next = get_backend(settings.backend, settings).capabilities.cost_per_image
-    reason = None
-    if passed:
-        reason = "passed"
-    elif state["iteration"] >= budget.max_iterations:
-        reason = "max_iterations"
-    elif elapsed + per_iteration > budget.max_seconds:
-        reason = "max_seconds"
-    elif state.get("cost_used", 0.0) + cost_next > budget.max_cost:
-        reason = "max_cost"
-    elif stale >= budget.patience:
-        reason = "no_improvement"
-    store = ArtifactStore.for_dir(state["run_dir"])
-    store.log_event("judge", candidate=current.id, passed=passed, best=best_id, stop_reason=reason,
-                    regressions=sorted(selection.regressions(ranks[current.id], best_rank)) if best_rank else [])
-    dt = time.perf_counter() - t0
-    return {"best_id": best_id, "current_id": current.id, "stale_rounds": stale, "stop_reason": reason,
-            "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
-
-
-def route_after_judge(state: LoopState) -> Literal["correct", "finalize"]:
-    return "finalize" if state.get("stop_reason") else "correct"
-
-
-def correct_node(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Turn the current candidate's failing verdicts into an action and the next plan revision."""
-    t0 = time.perf_counter()
-    settings = _settings(runtime)
-    by_id = {c.id: c for c in state["candidates"]}
-    current = by_id[state.get("current_id") or state["candidates"][-1].id]
-    best = by_id.get(state.get("best_id") or "")
-    enabled = frozenset(settings.strategies) if settings.strategies is not None else frozenset(STRATEGIES)
-    capabilities = get_backend(settings.backend, settings).capabilities
-    remaining = _brief(state).budget.max_cost - state.get("cost_used", 0.0)
-    max_drafts = max(1, int(remaining // capabilities.cost_per_image + 1e-9)) if capabilities.cost_per_image > 0 else None
-    ctx = CorrectionContext(
-        plan=state["plan"], current=current, verdicts=_verdicts_for(state, current.id),
-        history=state.get("actions", []), iteration=state["iteration"] + 1,
-        capabilities=capabilities, best=best, max_drafts=max_drafts,
-        best_verdicts=_verdicts_for(state, best.id) if best else [], enabled=enabled)
-    action = correct(ctx)
-    store = ArtifactStore.for_dir(state["run_dir"])
-    base_plan = state["plan"]
-    if action.strategy == "restart_from_best" and best is not None and best.plan_ref:
-        base_plan = _load_plan(state["run_dir"], best.plan_ref).model_copy(update={"revision": state["plan"].revision})
-    new_plan = apply_action(base_plan, action)
-    store.log_event("correct", strategy=action.strategy, reason=action.reason, style=action.style, seed=action.seed,
-                    base=action.base_candidate_id, region=action.region, drafts=action.drafts)
-    plan_ref = store.put_document(new_plan.model_dump(mode="json"), "plans")
-    dt = time.perf_counter() - t0
-    return {"actions": [action], "plan": new_plan, "plan_ref": plan_ref, "elapsed_s": dt, "timings": {"correct": dt}}
-
-
-def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Return the best candidate with an honest status; write final.png and report.json."""
-    settings = _settings(runtime)
-    store = ArtifactStore.for_dir(state["run_dir"])
-    by_id = {c.id: c for c in state.get("candidates", [])}
-    best = by_id.get(state.get("best_id") or "")
-    reason = state.get("stop_reason")
-    status = "passed" if reason == "passed" else "failed" if reason == "backend_error" else "below_threshold"
-    if best is not None:
-        shutil.copyfile(store.path(best.image), store.root / f"final{Path(best.image.path).suffix}")
-    update = {"status": status, "final": best, "stop_reason": reason}
-    store.put_json("report.json", build_report({**state, **update}, settings))
-    store.log_event("finalize", status=status, stop_reason=reason, final=best.id if best else None)
-    return update
-
-
-def build() -> StateGraph:
-    """The uncompiled graph; compile it with the checkpointer of your choice."""
+def pixloop_builder() -> StateGraph:
+    """The uncompiled loop; compile it with the checkpointer of your choice."""
     g = StateGraph(LoopState, input_schema=InputState, output_schema=OutputState, context_schema=PixloopConfig)
     g.add_node("plan", plan)
     g.add_node("generate", generate)
-    g.add_node("check", check)
+    g.add_node("check", run_critic)
     g.add_node("judge", judge)
     g.add_node("correct", correct_node)
     g.add_node("finalize", finalize)
@@ -329,6 +39,13 @@ def build() -> StateGraph:
     return g
 
 
-builder = build()
-graph = builder.compile()
-graph.name = "pixloop"
+def build_pixloop_graph(*, checkpointer: Any = None, name: str = "pixloop") -> CompiledStateGraph:
+    """The loop compiled: run it (`ainvoke({"brief": ...}, context=PixloopConfig(...))`) or add it as a node of
+    another graph. Input: `InputState` (a brief, optionally a run_dir); output: `OutputState`."""
+    return pixloop_builder().compile(checkpointer=checkpointer, name=name)
+
+
+builder = pixloop_builder()
+graph = build_pixloop_graph()
+
+__all__ = ["build_pixloop_graph", "builder", "graph", "pixloop_builder"]

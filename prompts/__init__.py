@@ -6,6 +6,7 @@ variable is missing, and tests check every template's variables.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib.resources import files
 from string import Template
@@ -27,3 +28,32 @@ def variables(name: str) -> set[str]:
 def render(name: str, **values: object) -> str:
     """Fill a template; a missing variable raises KeyError naming it."""
     return load(name).substitute({k: str(v) for k, v in values.items()}).strip()
+
+
+@lru_cache(maxsize=None)
+def _pattern(name: str) -> re.Pattern[str]:
+    """A regex that recovers a template's variables from text rendered with it."""
+    template = load(name).template.strip()
+    out, pos, seen = [], 0, set()
+    for m in Template.pattern.finditer(template):
+        out.append(re.escape(template[pos:m.start()]))
+        var = m.group("named") or m.group("braced")
+        if var is None:  # "$$" (a literal dollar) or an invalid placeholder
+            out.append(re.escape(m.group(0).replace("$$", "$")))
+        elif var in seen:
+            out.append(f"(?P={var})")
+        else:
+            seen.add(var)
+            out.append(f"(?P<{var}>.*?)")
+        pos = m.end()
+    out.append(re.escape(template[pos:]))
+    return re.compile("".join(out), re.DOTALL)
+
+
+def parse(name: str, text: str) -> dict[str, str] | None:
+    """The variables of template `name` in `text` rendered with it (None when `text` is not such a text).
+
+    Test doubles read what pixloop asked through this, so rewording a template can never make them
+    misread a prompt: they read it through the same template."""
+    m = _pattern(name).search(text.strip())
+    return m.groupdict() if m else None

@@ -13,9 +13,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from agent.artifacts import ArtifactStore
+from agent.runtime.store import ArtifactStore
 from agent.backends.compose import render
-from agent.state import Box, CheckSpec, Plan, Style, TextElement, Verdict, canvas_size
+from agent.models import Box, CheckSpec, Plan, Style, TextElement, Verdict, canvas_size
 from critics import artifacts as A
 from critics.artifacts import (
     LIMITS, ArtifactsCritic, SubCheck, as_rgb, banding_check, blocking_check, blocking_ratio, blur_check,
@@ -23,7 +23,7 @@ from critics.artifacts import (
     prepare, smooth_fraction, text_mask,
 )
 from critics.base import CheckContext, Critic
-from critics.thresholds import DEFAULTS
+from critics import critic_info
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
 CHECKS = {"artifacts": CheckSpec(threshold=0.5)}
@@ -156,7 +156,7 @@ def test_threshold_comes_from_the_plan_else_from_the_defaults(critic):
     strict = check(critic, a, plan)
     assert strict.threshold == 0.99 and strict.passed == (strict.score >= 0.99)
     plan.checks = {}
-    assert check(critic, a, plan).threshold == DEFAULTS["artifacts"].value
+    assert check(critic, a, plan).threshold == critic_info("artifacts").threshold
 
 
 def test_check_runs_without_a_plan_or_context():

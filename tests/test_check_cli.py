@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from agent.backends.compose import render
-from agent.cli import main
-from agent.state import Box, Plan, Style, TextElement, canvas_size
+from agent.interfaces.cli import main
+from agent.models import Box, Plan, Style, TextElement, canvas_size
 
 
 def poster(tmp_path: Path, text: str, name: str = "poster.png", aspect: str = "16:9") -> Path:

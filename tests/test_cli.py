@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from agent.backends import BackendError, Capabilities, register_backend, unregister_backend
-from agent.cli import main
+from agent.interfaces.cli import main
 
-PIXLOOP = [sys.executable, "-m", "agent.cli"]
+PIXLOOP = [sys.executable, "-m", "agent.interfaces.cli"]
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -120,7 +120,7 @@ def test_killed_run_resumes_without_losing_or_regenerating_candidates(tmp_path) 
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
-    from agent.api import open_graph
+    from agent.interfaces.api import open_graph
     import asyncio
 
     async def snapshot():
@@ -159,7 +159,7 @@ def test_llm_planner_without_endpoint_is_bad_input(tmp_path, capsys) -> None:
 
 
 def test_planner_failure_is_reported_as_exit_4_without_a_crash(tmp_path, capsys, monkeypatch) -> None:
-    from agent import planner as planner_module
+    from agent.loop import planning as planner_module
 
     class Refusing:
         name = "refusing"
@@ -167,8 +167,8 @@ def test_planner_failure_is_reported_as_exit_4_without_a_crash(tmp_path, capsys,
         def plan(self, brief, references, store):
             raise planner_module.PlanningError("llm planner failed: LLMRefusal: I can't help with that")
 
-    monkeypatch.setitem(planner_module.PLANNERS, "rule", Refusing)
-    code = main(["run", 'a poster "HI"', "--out", str(tmp_path / "r")])
+    with planner_module.PLANNERS.registered("rule", Refusing):
+        code = main(["run", 'a poster "HI"', "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 4 and "rule planner failed: llm planner failed: LLMRefusal" in err
     report = json.loads((tmp_path / "r" / "report.json").read_text())

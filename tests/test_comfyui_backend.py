@@ -11,16 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.artifacts import ArtifactStore
-from agent.backends.base import BackendError, GenerationRequest, UnknownBackendError
+from agent.runtime.store import ArtifactStore
+from agent.models.errors import BackendError, UnknownBackendError
+from agent.backends.base import GenerationRequest
 from agent.backends.comfyui import (
     ComfyUIBackend, WorkflowError, builtin_workflow, load_workflow, sd_size, substitute,
 )
-from agent.backends.http import BadRequest, MalformedResponse, NoImageReturned
-from agent.cli import main
-from agent.fakes import Fault, FakeServer, FaultPlan
-from agent.fakes.comfyui import create_app
-from agent.state import Plan
+from agent.models.errors import BadRequest, MalformedResponse, NoImageReturned
+from agent.interfaces.cli import main
+from agent.testing.fakes import Fault, FakeServer, FaultPlan
+from agent.testing.fakes.comfyui import create_app
+from agent.models import Plan
 
 FAST = {"poll_interval": 0.01, "backoff_initial": 0.01, "backoff_max": 0.05, "read_timeout": 10, "max_attempts": 3}
 PROMPT = 'A poster that says "HELLO"'
@@ -395,9 +396,9 @@ def test_interruptions_fail_and_events_of_other_prompts_are_ignored() -> None:
 
 
 def test_the_wait_is_bounded_by_the_timeout_option() -> None:
-    from agent.backends.http import BackendTimeout
+    from agent.models.errors import ServiceTimeout
 
     app = create_app(FaultPlan(), ws_close_early=True, history_polls=10**6)
     with FakeServer(app) as srv:
-        with pytest.raises(BackendTimeout, match=r"did not finish within 0.3 s \(raise --backend-option timeout"):
+        with pytest.raises(ServiceTimeout, match=r"did not finish within 0.3 s \(raise --backend-option timeout"):
             generate(srv.url, options={"timeout": "0.3", "poll_interval": "0.05"})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from agent.backends.base import Capabilities
-from agent.corrector import CorrectionContext, apply_action, correct
-from agent.selection import is_better, rank
-from agent.state import STRATEGIES, Action, Box, Candidate, CheckSpec, ImageRef, Plan, Style, TextElement, Verdict
+from agent.loop.correction import CorrectionContext, apply_action, correct
+from agent.loop.selection import is_better, rank
+from agent.models import STRATEGIES, Action, Box, Candidate, CheckSpec, ImageRef, Plan, Style, TextElement, Verdict
 
 SHA = "a" * 64
 
@@ -43,7 +43,7 @@ def ctx(verdicts, history=(), caps=None, plan=None, **kw) -> CorrectionContext:
 
 
 def past(strategy: str, critic: str = "ocr") -> Action:
-    return Action(iteration=2, strategy=strategy, reason=f"{critic} 0.50 < 0.90: ...")
+    return Action(iteration=2, strategy=strategy, reason=f"{critic} 0.50 < 0.90: ...", addresses=[critic])
 
 
 def test_illegible_text_is_restyled_bigger_heavier_with_more_contrast() -> None:
@@ -84,7 +84,7 @@ def test_text_and_face_failures_are_fixed_by_one_edit_with_both_boxes() -> None:
     action = correct(ctx([ocr(), face]))
     assert action.strategy == "reanchor_identity" and action.base_candidate_id == "c1"  # the worse one leads
     assert "ocr " in action.reason and any("O-P-E-N-I-N-G" in f for f in action.feedback)
-    assert len(action.region) == 8, "two boxes, not one box around both"
+    assert len(action.regions) == 2, "two boxes, not one box around both"
 
 
 def test_too_small_result_of_another_fix_is_delivered_upscaled() -> None:
@@ -94,7 +94,7 @@ def test_too_small_result_of_another_fix_is_delivered_upscaled() -> None:
     action = correct(ctx([ocr(), spec]))
     assert action.strategy == "edit_region"
     assert any(f.startswith("upscale the result to 680x1024") for f in action.feedback)
-    assert any(n.startswith("deliver upscaled") for n in apply_action(poster(), action).notes)
+    assert apply_action(poster(), action).deliver_at_planned_size
     no_upscale = correct(ctx([ocr(), spec], enabled=frozenset(STRATEGIES) - {"upscale"}))
     assert not any(f.startswith("upscale") for f in no_upscale.feedback)
 
@@ -102,7 +102,7 @@ def test_too_small_result_of_another_fix_is_delivered_upscaled() -> None:
 def test_second_misspelling_edits_the_text_region_when_the_backend_can_edit() -> None:
     action = correct(ctx([ocr(), ok("spec")], history=[past("reprompt")]))
     assert action.strategy == "edit_region" and action.base_candidate_id == "c1"
-    x0, y0, x1, y1 = action.region
+    x0, y0, x1, y1 = action.regions[0].as_tuple()
     assert x0 <= 68 and y0 <= 102 and x1 >= 612 and y1 >= 400, "covers the planned region and the OCR box"
 
 
@@ -130,7 +130,7 @@ def test_identity_drift_edits_the_face_region_with_references() -> None:
                              "extra_faces": []})
     action = correct(ctx([face, ok("ocr")]))
     assert action.strategy == "reanchor_identity" and action.base_candidate_id == "c1"
-    assert action.region[0] < 300 and action.region[2] > 400
+    assert action.regions[0].x0 < 300 and action.regions[0].x1 > 400
     again = correct(ctx([face, ok("ocr")], history=[past("reanchor_identity", "face")]))
     assert again.strategy == "reanchor_identity" and again.base_candidate_id == "c1", "a second edit: 85% vs a re-draw"
     third = correct(ctx([face, ok("ocr")], history=[past("reanchor_identity", "face")] * 2))

@@ -23,12 +23,12 @@ import torch
 from PIL import Image
 
 import agent
-from agent.artifacts import ArtifactStore
+from agent.runtime.store import ArtifactStore
 from agent.backends import BackendError, GenerationRequest, get_backend
 from agent.backends.diffusers import DiffusersBackend, DiffusersConfigError, generation_size
-from agent.backends.http import SafetyBlocked
-from agent.config import PixloopConfig
-from agent.state import Plan
+from agent.models.errors import SafetyBlocked
+from agent.models import PixloopConfig
+from agent.models import Plan
 
 FAST = {"steps": 2, "max_side": 64}
 

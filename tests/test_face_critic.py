@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.artifacts import ArtifactStore
-from agent.state import Box, CheckSpec, ImageRef, Plan, Subject, Verdict
+from agent.runtime.store import ArtifactStore
+from agent.models import Box, CheckSpec, ImageRef, Plan, Subject, Verdict
 from critics.base import CheckContext, Critic
 from critics.face import (
     FaceCritic,
@@ -37,7 +37,7 @@ from critics.face_engines import (
     largest_face,
     similarity_transform,
 )
-from critics.thresholds import DEFAULTS
+from critics import critic_info
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
 BG = (29, 43, 79)
@@ -123,7 +123,7 @@ def test_threshold_comes_from_the_plan_else_the_default(store, photos):
     critic = FaceCritic()
     image = poster(photos, ("obama_2", (300, 200), 600))
     plan, refs = person_plan(store, photos, "obama_1")
-    assert run_check(critic, image, plan, store, refs).threshold == DEFAULTS["face"].value
+    assert run_check(critic, image, plan, store, refs).threshold == critic_info("face").threshold
     strict, _ = person_plan(store, photos, "obama_1", threshold=0.95)
     v = run_check(critic, image, strict, store, refs)
     assert v.threshold == 0.95 and not v.passed

@@ -14,19 +14,19 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.artifacts import ArtifactStore
+from agent.runtime.store import ArtifactStore
 from agent.backends.base import GenerationRequest
 from agent.backends.gemini import (
     MODELS, PRICE_SOURCE, GeminiBackend, classify, merge_stream, read_answer, split_options,
 )
-from agent.backends.http import (
-    AuthError, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited,
-    Retryable, SafetyBlocked,
+from agent.models.errors import (
+    AuthError, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited, SafetyBlocked,
 )
-from agent.cli import main
-from agent.fakes import FakeServer, FaultPlan
-from agent.fakes.gemini import create_app
-from agent.state import Plan
+from agent.runtime.http import Retryable
+from agent.interfaces.cli import main
+from agent.testing.fakes import FakeServer, FaultPlan
+from agent.testing.fakes.gemini import create_app
+from agent.models import Plan
 
 POSTER = 'A bold poster that says "GRAND OPENING"'
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05, "read_timeout": 10, "max_attempts": 3}
@@ -496,7 +496,7 @@ def cli(server: FakeServer, out: Path, prompt: str = POSTER, *extra: str) -> int
 
 
 def candidate_meta(run_dir: Path) -> list[dict[str, Any]]:
-    from agent.api import open_graph
+    from agent.interfaces.api import open_graph
 
     async def go():
         async with open_graph(run_dir) as graph:

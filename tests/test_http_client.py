@@ -11,11 +11,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent.backends.http import (
-    AuthError, BackendTimeout, BadRequest, HttpClient, HttpSettings, MalformedResponse, RateLimited, ServerError,
-    duration_seconds, parse_retry_after,
-)
-from agent.fakes import Fault, FaultPlan, FakeServer
+from agent.models.errors import AuthError, ServiceTimeout, BadRequest, MalformedResponse, RateLimited, ServerError
+from agent.runtime.http import HttpClient, HttpSettings, duration_seconds, parse_retry_after
+from agent.testing.fakes import Fault, FaultPlan, FakeServer
 
 FAST = HttpSettings(connect_timeout=2, read_timeout=2, max_attempts=3, backoff_initial=0.01, backoff_max=0.05,
                     total_timeout=30)
@@ -113,7 +111,7 @@ def test_read_timeout_is_retried_then_reported() -> None:
     script = Script(("sleep", {}, 0.5), ("sleep", {}, 0.5))
     settings = FAST.model_copy(update={"read_timeout": 0.1, "max_attempts": 2})
     with FakeServer(script.app) as srv:
-        with pytest.raises(BackendTimeout, match="timed out"):
+        with pytest.raises(ServiceTimeout, match="timed out"):
             call(srv.url, settings)
     assert script.calls == 2
 

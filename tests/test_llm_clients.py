@@ -16,9 +16,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agent.backends.http import AuthError, BadRequest, HttpSettings, MalformedResponse, QuotaExhausted, RateLimited
-from agent.fakes import FakeServer, FaultPlan
-from agent.fakes.chat import create_app, strict_problems
+from agent.models.errors import AuthError, BadRequest, MalformedResponse, QuotaExhausted, RateLimited
+from agent.runtime.http import HttpSettings
+from agent.testing.fakes import FakeServer, FaultPlan
+from agent.testing.fakes.chat import create_app, strict_problems
 from agent.llm import (
     ChatMessage, GeminiChatClient, LLMBlocked, LLMOutputError, LLMRefusal, LLMTruncated, OpenAIChatClient,
     complete_sync, data_url, detect_flavour, make_chat_client, run_sync, strict_schema,
@@ -474,7 +475,7 @@ def test_gemini_without_a_key_fails_before_sending(monkeypatch) -> None:
 def test_the_fake_rejects_what_real_servers_reject() -> None:
     import httpx
 
-    from agent.fakes import create_fake_app
+    from agent.testing.fakes import create_fake_app
 
     with pytest.raises(ValueError, match="unknown chat fake mode"):
         create_app(FaultPlan(), mode="nonsense")

@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent.api import make_brief
-from agent.artifacts import ArtifactStore
-from agent.backends.http import HttpSettings
-from agent.config import PixloopConfig
-from agent.fakes import FakeServer, FaultPlan
-from agent.fakes.chat import create_app
+from agent.interfaces.api import make_brief
+from agent.runtime.store import ArtifactStore
+from agent.runtime.http import HttpSettings
+from agent.models import PixloopConfig
+from agent.testing.fakes import FakeServer, FaultPlan
+from agent.testing.fakes.chat import create_app
 from agent.llm import LLMOutputError, OpenAIChatClient, rewrite_prompt, spell_out
-from agent.llm_planner import DesignBox, DesignText, LLMPlanner, enforce_text, free_band, required_text
-from agent.planner import PlanningError
-from agent.state import Box, Plan, TextElement, Verdict
+from agent.loop.planning.llm import DesignBox, DesignText, LLMPlanner, enforce_text, free_band, required_text
+from agent.loop.planning import PlanningError
+from agent.models import Box, Plan, TextElement, Verdict
 from prompts import variables
 
 FAST_OPTIONS = {"llm_read_timeout": 2, "llm_max_attempts": 2, "llm_backoff_initial": 0.01, "llm_backoff_max": 0.02}
@@ -159,11 +159,10 @@ def test_enforce_text_fixes_near_misses_adds_missing_text_away_from_subjects() -
 
 
 def test_pixloop_generate_with_the_llm_planner_passes(tmp_path, monkeypatch) -> None:
-    import agent.planner
-    from agent.api import generate
+    import agent.loop.planning
+    from agent.interfaces.api import generate
 
-    monkeypatch.setitem(agent.planner.PLANNERS, "llm", LLMPlanner)
-    with Fake() as fake:
+    with agent.loop.planning.PLANNERS.registered("llm", LLMPlanner), Fake() as fake:
         result = generate('A bold poster that says "HELLO"', config=fake.config(), out=tmp_path / "run")
     assert result.status == "passed", result.report.get("verdicts")
     assert result.final_image is not None and result.final_image.exists()

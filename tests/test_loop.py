@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from agent import BriefError, generate
-from agent.api import CHECKPOINT_DB
+from agent.interfaces.api import CHECKPOINT_DB
 
 ILLEGIBLE = ('An elegant minimal poster, subtle tone-on-tone, busy texture, '
              'that says "GRAND OPENING" and "Saturday at noon"')
@@ -116,7 +116,7 @@ def test_api_keys_never_reach_reports_logs_or_checkpoints(tmp_path, monkeypatch)
 
 
 def test_secret_backend_options_are_masked_in_run_settings(tmp_path) -> None:
-    from agent.config import PixloopConfig, public_config
+    from agent.models import PixloopConfig, public_config
 
     config = PixloopConfig(options={"password": "hunter2-secret", "steps": "20", "api_key": "k-123456"})
     data = public_config(config)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from agent.state import Box, CheckSpec, Plan, TextElement, Verdict
+from agent.models import Box, CheckSpec, Plan, TextElement, Verdict
 from critics.base import CheckContext, Critic
 from critics.ocr import OcrCritic, OcrLine, compare_text, prepare_image, read_text, score_elements
-from critics.thresholds import DEFAULTS
+from critics import critic_info
 
-FONTS = Path(__file__).resolve().parents[1] / "agent" / "backends" / "fonts"
+FONTS = Path(__file__).resolve().parents[1] / "agent" / "backends" / "compose" / "fonts"
 HEAD_BOX = Box(x=0.05, y=0.08, w=0.9, h=0.2)  # top centre
 SUB_BOX = Box(x=0.1, y=0.32, w=0.8, h=0.1)  # centre
 FOOT_BOX = Box(x=0.1, y=0.8, w=0.8, h=0.12)  # bottom centre
@@ -172,7 +172,7 @@ def test_ocr_critic_flags_misspelled_headline(critic):
     # min(1 - CER, word accuracy) = 0.5, so the default threshold fails it.
     plan = make_plan(headline("GRAND OPENING"), subheading(), threshold=None)
     v = critic.check(poster(head="GRAND OPNING"), plan, CTX)
-    assert not v.passed and v.threshold == DEFAULTS["ocr"].value
+    assert not v.passed and v.threshold == critic_info("ocr").threshold
     assert v.score == pytest.approx(0.5, abs=1e-6)
     assert "'OPNING'" in v.feedback and "'OPENING'" in v.feedback
     assert "headline" in v.feedback and "top centre" in v.feedback
@@ -424,7 +424,7 @@ def test_tesseract_engine_reads_a_clean_poster_when_installed():
 
 
 def test_text_inside_a_reference_subject_region_is_not_counted_as_invented(critic):
-    from agent.state import ImageRef, Subject
+    from agent.models import ImageRef, Subject
 
     plan = make_plan(headline(), subheading())
     label_area = Subject(id="product1", kind="product", region=Box(x=0.0, y=0.6, w=1.0, h=0.4),

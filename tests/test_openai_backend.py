@@ -16,20 +16,20 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.artifacts import ArtifactStore
+from agent.runtime.store import ArtifactStore
 from agent.backends.base import GenerationRequest
-from agent.backends.http import (
-    AuthError, BackendTimeout, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited,
-    Retryable, SafetyBlocked, ServerError,
+from agent.models.errors import (
+    AuthError, ServiceTimeout, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited, SafetyBlocked, ServerError,
 )
+from agent.runtime.http import Retryable
 from agent.backends.openai import (
     PRICES, InvalidBackendOption, OpenAIBackend, choose_size, classify_openai_error, cost_from_usage, flex_size,
     flex_size_ok, openai_mask,
 )
-from agent.cli import main
-from agent.fakes import FakeServer, FaultPlan
-from agent.fakes.openai import create_app
-from agent.state import Plan
+from agent.interfaces.cli import main
+from agent.testing.fakes import FakeServer, FaultPlan
+from agent.testing.fakes.openai import create_app
+from agent.models import Plan
 
 FAST = {"connect_timeout": "2", "read_timeout": "5", "max_attempts": "3", "backoff_initial": "0.01",
         "backoff_max": "0.05", "total_timeout": "30"}
@@ -356,7 +356,7 @@ def test_slow_answer_past_the_read_timeout_is_retried(fake) -> None:
 
 def test_always_slow_server_is_a_timeout(fake) -> None:
     fake.faults.add("slow=1*2")
-    with pytest.raises(BackendTimeout):
+    with pytest.raises(ServiceTimeout):
         generate(backend(fake, read_timeout="0.2", max_attempts="2"), request())
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.api import make_brief
-from agent.artifacts import ArtifactStore
-from agent.planner import RulePlanner, detect_aspect, detect_size, extract_quoted, generation_prompt
+from agent.interfaces.api import make_brief
+from agent.runtime.store import ArtifactStore
+from agent.loop.planning import RulePlanner, detect_aspect, detect_size, extract_quoted, generation_prompt
 from prompts import render, variables
 
 

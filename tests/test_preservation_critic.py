@@ -12,8 +12,8 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from skimage import data
 from skimage.metrics import structural_similarity
 
-from agent.artifacts import ArtifactStore
-from agent.state import Box, CheckSpec, Plan, Subject, Verdict
+from agent.runtime.store import ArtifactStore
+from agent.models import Box, CheckSpec, Plan, Subject, Verdict
 from critics.base import CheckContext, Critic
 from critics.preservation import (
     SSIM_OUTSIDE_LIMIT,
@@ -23,7 +23,7 @@ from critics.preservation import (
     score_at_most,
     ssim_map,
 )
-from critics.thresholds import DEFAULTS
+from critics import critic_info
 
 SIZE = 512
 MASK_BOX = (180, 120, 380, 320)  # x0, y0, x1, y1: the area that may change (top-centre/middle)
@@ -99,7 +99,7 @@ def test_preservation_critic_passes_edit_only_inside_mask(tmp_path):
     plan, ctx, store = setup(tmp_path, original, white_mask())
     v = CRITIC.check(inpaint(original), plan, ctx)
     assert v.passed, v.feedback
-    assert v.error is None and v.score >= DEFAULTS["preservation"].value
+    assert v.error is None and v.score >= critic_info("preservation").threshold
     assert EVIDENCE_KEYS <= set(v.evidence)
     assert v.evidence["mode"] == "mask" and v.evidence["mask_convention"] == "luminance"
     assert v.evidence["ssim_outside"] >= SSIM_OUTSIDE_LIMIT

@@ -14,23 +14,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.artifacts import ArtifactStore
+from agent.runtime.store import ArtifactStore
 from agent.backends import BACKENDS, UnknownBackendError, register_backend, unregister_backend
-from agent.backends.base import GenerationRequest, GenerationResult
-from agent.backends.simulated import (
-    FAILURES,
-    PROFILES,
-    SimulatedBackend,
-    addressed_failures,
-    attempt_number,
-    misspell,
-    parse_options,
+from agent.backends.base import Correction, GenerationRequest, GenerationResult
+from agent.testing.simulated import (
+    FAILURES, PROFILES, SimulatedBackend, addressed_failures, attempt_number, misspell, parse_options,
 )
-from agent.config import PixloopConfig
-from agent.planner import generation_prompt
-from agent.state import Box, Plan, Style, Subject, TextElement, Verdict
+from agent.models import PixloopConfig
+from agent.loop.planning import generation_prompt
+from agent.models import Box, Plan, Style, Subject, TextElement, Verdict
 from critics import checks_for, get_critic
-from critics.base import CheckContext, UnknownCriticError
+from critics import CheckContext, UnknownCriticError
 from prompts import render as render_prompt
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
@@ -75,9 +69,9 @@ def backend(**options: object) -> SimulatedBackend:
     return SimulatedBackend(parse_options({"profile": "clean", **options}))
 
 
-def request(plan: Plan, seed: int = 0, prompt: str | None = None, **edit: object) -> GenerationRequest:
-    return GenerationRequest(plan=plan, seed=seed, prompt=prompt or generation_prompt(plan),
-                             references=[s.reference for s in plan.subjects], **edit)
+def request(plan: Plan, seed: int = 0, prompt: str | dict | None = None, **edit: object) -> GenerationRequest:
+    fix = prompt if isinstance(prompt, dict) else {"prompt": prompt or generation_prompt(plan)}
+    return GenerationRequest(plan=plan, seed=seed, references=[s.reference for s in plan.subjects], **fix, **edit)
 
 
 def check(name: str, image: Image.Image, plan: Plan, store: ArtifactStore) -> Verdict:
@@ -90,10 +84,12 @@ def check(name: str, image: Image.Image, plan: Plan, store: ArtifactStore) -> Ve
     return critic.check(image, plan, CheckContext(store=store, references=[s.reference for s in plan.subjects]))
 
 
-def correction(plan: Plan, *feedback: str, attempt: int = 2) -> str:
-    """The prompt pixloop sends on a later attempt (prompts/correction.txt with the critics' feedback)."""
-    return render_prompt("correction", prompt=generation_prompt(plan), iteration=attempt,
-                         feedback="\n".join(f"- {f}" for f in feedback))
+def correction(plan: Plan, *feedback: str, attempt: int = 2) -> dict:
+    """What pixloop sends on a later attempt: the prompt (prompts/correction.txt with the critics' feedback)
+    and the same correction as data."""
+    return {"prompt": render_prompt("correction", prompt=generation_prompt(plan), iteration=attempt,
+                                    feedback="\n".join(f"- {f}" for f in feedback)),
+            "correction": Correction(attempt=attempt, strategy="reprompt", feedback=list(feedback))}
 
 
 # --------------------------------------------------------------------------- determinism and options
@@ -258,7 +254,7 @@ def test_feedback_that_names_a_failure_fixes_it_often_but_not_always(store):
     outcomes = [sim.simulate(request(plan, seed, prompt), store) for seed in range(20)]
     fixed = [m["simulated"]["fixed"] == ["misspell"] and "misspell" not in m["simulated"]["injected"]
              for _, m in outcomes]
-    assert addressed_failures(ocr_feedback) == ["misspell"] and attempt_number(prompt) == 2
+    assert addressed_failures(ocr_feedback) == ["misspell"] and attempt_number(request(plan, 0, prompt)) == 2
     assert 0.4 <= sum(fixed) / len(fixed) <= 0.95
     repaired = outcomes[fixed.index(True)][0]
     assert check("ocr", repaired, plan, store).passed

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image, ImageDraw
 from skimage import data
 
-from agent.state import CheckSpec, Plan, Verdict, canvas_size
+from agent.models import CheckSpec, Plan, Verdict, canvas_size
 from critics.base import CheckContext, Critic
 from critics.spec import FAIL_CEILING, RATIO_TOLERANCE, SIZE_TABLE, SpecCritic, documented_family
-from critics.thresholds import DEFAULTS
+from critics import critic_info
 
 CTX = CheckContext(candidate_id="c1")
 CRITIC = SpecCritic()
@@ -71,7 +71,7 @@ def test_spec_critic_passes_correct_size_image():
 def test_spec_critic_fails_smaller_image_naming_both_sizes():
     v = check(photo(1024, 576), make_plan("16:9", "2K"))
     assert not v.passed
-    assert v.score < DEFAULTS["spec"].value and v.score <= FAIL_CEILING
+    assert v.score < critic_info("spec").threshold and v.score <= FAIL_CEILING
     assert v.feedback.startswith("delivered 1024x576 but 2048x1152 (2K) was requested")
     assert "upscale or regenerate at 2K" in v.feedback
 
@@ -201,7 +201,7 @@ def test_spec_critic_accepts_a_sticker_on_a_transparent_background():
 def test_spec_critic_checks_transparency_when_the_context_asks_for_it():
     ctx = ModeContext(candidate_id="c1", expected_mode="RGBA")
     v = check(photo(1024, 576), context=ctx)
-    assert not v.passed and v.score < DEFAULTS["spec"].value
+    assert not v.passed and v.score < critic_info("spec").threshold
     assert "without an alpha channel" in v.feedback and "transparent background" in v.feedback
     opaque_rgba = photo(1024, 576, "RGBA")
     assert "no transparent pixel" in check(opaque_rgba, context=ctx).feedback
@@ -246,7 +246,7 @@ def test_spec_critic_every_failure_scores_below_the_default_threshold():
         check(photo(1024, 576), context=ModeContext(candidate_id="c1", expected_mode="RGBA")),
     ]
     for v in failures:
-        assert not v.passed and v.score <= FAIL_CEILING < DEFAULTS["spec"].value
+        assert not v.passed and v.score <= FAIL_CEILING < critic_info("spec").threshold
     assert check(photo(1024, 576)).score == 1.0
 
 

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from agent.api import BriefError, make_brief
-from agent.state import ASPECT_RATIOS, Box, Brief, canvas_size
+from agent.interfaces.api import BriefError, make_brief
+from agent.models import ASPECT_RATIOS, Box, Brief, canvas_size
 
 
 @pytest.mark.parametrize("ratio", ASPECT_RATIOS)
@@ -65,7 +65,7 @@ def test_non_image_reference_is_rejected(tmp_path) -> None:
 
 
 def test_decompression_bomb_reference_is_rejected(tmp_path, monkeypatch) -> None:
-    import agent.images as images
+    import agent.runtime.images as images
 
     p = tmp_path / "big.png"
     Image.new("L", (3000, 3000)).save(p)

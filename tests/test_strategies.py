@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from agent import generate
-from agent.artifacts import ArtifactStore
-from agent.config import PixloopConfig
-from agent.state import STRATEGIES
+from agent.runtime.store import ArtifactStore
+from agent.models import PixloopConfig
+from agent.models import STRATEGIES
 
 POSTER = 'A poster that says "GRAND OPENING"'
 PORTRAIT = "A portrait of this person"
@@ -79,7 +79,7 @@ def test_edit_region_fixes_a_misspelling_the_reprompt_did_not(tmp_path) -> None:
     reprompted, edited = result.report["candidates"][1:]
     assert not verdict(reprompted, "ocr")["passed"] and verdict(edited, "ocr")["passed"]
     act = action(result, "edit_region")
-    assert act["base_candidate_id"] == "c2" and act["region"] and act["score_changes"]["ocr"] > 0
+    assert act["base_candidate_id"] == "c2" and act["regions"] and act["score_changes"]["ocr"] > 0
     assert edited["meta"]["simulated"]["details"]["edit"]["applied"]
 
 
@@ -109,7 +109,7 @@ def test_reanchor_identity_fixes_identity_drift(tmp_path, faces_dir) -> None:
     assert first["meta"]["simulated"]["injected"] == ["identity_drift"] and not verdict(first, "face")["passed"]
     assert sequence(result) == ["initial", "reanchor_identity"] and result.status == "passed"
     act = action(result, "reanchor_identity")
-    assert act["base_candidate_id"] == "c1" and act["region"], "an edit of the face box with the references"
+    assert act["base_candidate_id"] == "c1" and act["regions"], "an edit of the face box with the references"
     assert act["score_changes"]["face"] > 0 and verdict(second, "face")["passed"]
 
 

@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.backends.http import HttpSettings
-from agent.fakes import FakeServer, FaultPlan
-from agent.fakes.chat import create_app
+from agent.runtime.http import HttpSettings
+from agent.testing.fakes import FakeServer, FaultPlan
+from agent.testing.fakes.chat import create_app
 from agent.llm import OpenAIChatClient
-from agent.state import Box, CheckSpec, Plan, TextElement
+from agent.models import Box, CheckSpec, Plan, TextElement
 from critics.base import CheckContext
-from critics.vlm import OUTRANKED_BY, VlmJudge
+from critics.vlm import VlmJudge, outranked_by
 
 FAST = HttpSettings(connect_timeout=1, read_timeout=2, max_attempts=2, backoff_initial=0.01, backoff_max=0.02)
 
@@ -54,7 +54,7 @@ def test_judge_scores_adherence_and_consistency_with_reasons() -> None:
     assert verdict.critic == "vlm" and verdict.passed and verdict.error is None
     assert verdict.score == pytest.approx((0.6 * ev["adherence"] + 0.4 * ev["consistency"]) / 10, abs=1e-4)
     assert ev["reasons"] and ev["problems"] == [] and ev["model"] == "fake-vlm"
-    assert ev["outranked_by"] == sorted(OUTRANKED_BY) and verdict.threshold == 0.6
+    assert ev["outranked_by"] == outranked_by() and verdict.threshold == 0.6
     body = app.state.requests.items[0].body
     assert body["response_format"]["json_schema"]["name"] == "pixloop_judge"
     assert body["messages"][0]["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
@@ -82,7 +82,7 @@ def test_spelling_and_identity_problems_are_deferred_to_the_measured_critics() -
     assert len(verdict.evidence["deferred"]) == 2 and verdict.feedback.startswith("the ball casts two shadows")
     prompt = app.state.requests.items[0].body["messages"][0]["content"][0]["text"]
     assert "do not judge spelling" in prompt and "resembles a reference photo" in prompt
-    assert {"ocr", "face", "spec", "artifacts", "preservation"} == VlmJudge.OUTRANKED_BY
+    assert {"ocr", "face", "spec", "artifacts", "preservation"} == set(outranked_by())
 
 
 def test_applies_only_when_configured(monkeypatch) -> None:
@@ -126,7 +126,7 @@ def test_unreachable_or_unconfigured_judge_gives_a_failing_verdict_not_an_except
 
 
 def test_judge_runs_inside_the_pixloop_loop_when_registered(tmp_path) -> None:
-    from agent.api import generate
+    from agent.interfaces.api import generate
     from critics import register_critic, unregister_critic
 
     app = create_app(FaultPlan())

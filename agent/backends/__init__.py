@@ -1,85 +1,65 @@
-"""Image backend registry: adding a backend is one new module and one line in BACKENDS.
+"""Image backends behind one Protocol (`agent.backends.base.ImageBackend`), found by name.
 
-Entries are import paths so optional backends (diffusers) cost nothing until used.
+Built-ins are import paths, so optional backends (diffusers) cost nothing until used; third-party
+packages add a backend with an entry point in the group `pixloop.backends` whose value is a class
+with `from_config(config)` (or a factory taking the config). Instances are created once per process
+per (name, base_url, model, options).
 """
 
 from __future__ import annotations
 
-import importlib
-import threading
-from typing import Any, Callable
+import json
+from collections.abc import Callable
+from typing import Any
 
 from agent.backends.base import (
-    BackendError,
-    Capabilities,
-    GenerationRequest,
-    GenerationResult,
-    ImageBackend,
-    UnknownBackendError,
+    BackendOptions, Capabilities, Correction, GenerationRequest, GenerationResult, ImageBackend, parse_options,
 )
+from agent.models.errors import BackendError, UnknownBackendError
+from agent.runtime.registry import Registry
 
-BACKENDS: dict[str, str] = {
-    "compose": "agent.backends.compose:ComposeBackend",
-    "gemini": "agent.backends.gemini:GeminiBackend",
-    "openai": "agent.backends.openai:OpenAIBackend",
-    "comfyui": "agent.backends.comfyui:ComfyUIBackend",
-    "a1111": "agent.backends.a1111:A1111Backend",
-    "diffusers": "agent.backends.diffusers:DiffusersBackend",
-    "simulated": "agent.backends.simulated:SimulatedBackend",
-}
-
-_extra: dict[str, Callable[[Any], ImageBackend]] = {}
-_cache: dict[tuple, ImageBackend] = {}
-_lock = threading.Lock()
+BACKENDS: Registry[ImageBackend] = Registry(
+    "backend", group="pixloop.backends", error=UnknownBackendError,
+    unavailable_hint=lambda name: f"install its extra, e.g. pip install 'pixloop[{name}]'",
+    builtins={
+        "compose": "agent.backends.compose:ComposeBackend",
+        "gemini": "agent.backends.gemini:GeminiBackend",
+        "openai": "agent.backends.openai:OpenAIBackend",
+        "comfyui": "agent.backends.comfyui:ComfyUIBackend",
+        "a1111": "agent.backends.a1111:A1111Backend",
+        "diffusers": "agent.backends.diffusers:DiffusersBackend",
+        "simulated": "agent.testing.simulated:SimulatedBackend",
+    })
+"""Adding a built-in backend is one module and one line here; a plugin adds an entry point instead."""
 
 
 def backend_names() -> list[str]:
-    return sorted({*BACKENDS, *_extra})
+    return BACKENDS.names()
 
 
 def register_backend(name: str, factory: Callable[[Any], ImageBackend]) -> None:
-    """Register a backend factory at run time (plugins, tests); it takes a PixloopConfig."""
-    with _lock:
-        _extra[name] = factory
-        for key in [k for k in _cache if k[0] == name]:
-            del _cache[key]
+    """Register a backend factory for this process (tests, notebooks); it takes a PixloopConfig."""
+    BACKENDS.register(name, factory)
 
 
 def unregister_backend(name: str) -> None:
-    with _lock:
-        _extra.pop(name, None)
-        for key in [k for k in _cache if k[0] == name]:
-            del _cache[key]
+    BACKENDS.unregister(name)
 
 
-def _factory(name: str) -> Callable[[Any], ImageBackend]:
-    if name in _extra:
-        return _extra[name]
-    if name not in BACKENDS:
-        raise UnknownBackendError(f"unknown backend {name!r}; known backends: {', '.join(backend_names())}")
-    module, _, attr = BACKENDS[name].partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except ImportError as e:
-        raise UnknownBackendError(f"backend {name!r} is not available here: {e} "
-                                  f"(install its extra, e.g. pip install 'pixloop[{name}]')") from None
-    return cls.from_config
+def _make(factory: Any, config: Any) -> ImageBackend:
+    make = getattr(factory, "from_config", factory)
+    return make(config)  # type: ignore[no-any-return]
 
 
 def get_backend(name: str, config: Any = None) -> ImageBackend:
     """The backend instance for a name and config, created once per process."""
-    import json
-
     options = json.dumps(getattr(config, "options", None) or {}, sort_keys=True, default=str)
-    key = (name, getattr(config, "base_url", None), getattr(config, "model", None), options)
-    with _lock:
-        if key not in _cache:
-            _cache[key] = _factory(name)(config)
-        return _cache[key]
+    key = (getattr(config, "base_url", None), getattr(config, "model", None), options)
+    return BACKENDS.instance(name, lambda factory: _make(factory, config), key=key)
 
 
 __all__ = [
-    "BACKENDS", "BackendError", "Capabilities", "GenerationRequest", "GenerationResult",
-    "ImageBackend", "UnknownBackendError", "backend_names", "get_backend", "register_backend",
-    "unregister_backend",
+    "BACKENDS", "BackendError", "BackendOptions", "Capabilities", "Correction", "GenerationRequest",
+    "GenerationResult", "ImageBackend", "UnknownBackendError", "backend_names", "get_backend", "parse_options",
+    "register_backend", "unregister_backend",
 ]

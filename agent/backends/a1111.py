@@ -27,16 +27,14 @@ from typing import Any
 import httpx
 from PIL import Image
 
-from agent.backends.base import (
-    BackendError, Capabilities, GenerationRequest, GenerationResult, UnknownBackendError,
-)
+from agent.models.errors import BackendError, UnknownBackendError
+from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
 from agent.backends.comfyui import (
     check_options, decode_output, http_settings, max_side_sizes, open_ref, option, png_bytes, sd_inputs,
 )
-from agent.backends.http import (
-    AuthError, BadRequest, HttpClient, MalformedResponse, NoImageReturned, default_classifier, error_detail,
-)
-from agent.state import ASPECT_RATIOS
+from agent.backends.errors import VARIANTS, AuthError, BadRequest, MalformedResponse, NoImageReturned
+from agent.runtime.http import HttpClient, default_classifier, error_detail
+from agent.models import ASPECT_RATIOS
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860"
 AUTH_ENV = "A1111_AUTH"
@@ -118,7 +116,7 @@ class A1111Backend:
             raise UnknownBackendError(f"a1111 backend: {e}") from None
         self.has_auth = auth is not None
         self.http = HttpClient(self.name, self.base_url, settings=settings, classifier=self._classify, auth=auth,
-                               transport=transport)
+                               transport=transport, family=VARIANTS)
         self.capabilities = Capabilities(
             edit=True, mask=True, max_references=1 if self.reference_mode == "img2img" else 0,
             aspect_ratios=list(ASPECT_RATIOS), sizes=max_side_sizes(self.max_side),

@@ -58,15 +58,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from PIL import Image
 
-from agent.backends.base import (
-    BackendError, Capabilities, GenerationRequest, GenerationResult, UnknownBackendError,
-)
-from agent.backends.http import (
-    BackendTimeout, BadRequest, HttpClient, HttpSettings, MalformedResponse, NoImageReturned, default_classifier,
-    error_detail,
-)
-from agent.images import ImageInputError, decode_image_bytes
-from agent.state import ASPECT_RATIOS, ImageRef
+from agent.models.errors import BackendError, UnknownBackendError
+from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
+from agent.backends.errors import VARIANTS, BackendTimeout, BadRequest, MalformedResponse, NoImageReturned
+from agent.runtime.http import HttpClient, HttpSettings, default_classifier, error_detail
+from agent.runtime.images import ImageInputError, decode_image_bytes
+from agent.models import ASPECT_RATIOS, ImageRef
 
 log = logging.getLogger("pixloop.comfyui")
 
@@ -407,7 +404,7 @@ class ComfyUIBackend:
         except (ValueError, BackendError) as e:
             raise UnknownBackendError(f"comfyui backend: {e}") from None
         self.http = HttpClient(self.name, self.base_url, settings=settings, classifier=comfyui_classifier,
-                               transport=transport)
+                               transport=transport, family=VARIANTS)
         self.capabilities = self._capabilities()
 
     @classmethod

@@ -36,9 +36,10 @@ except ImportError as e:  # the registry turns this into "install pixloop[diffus
 
 from PIL import Image
 
-from agent.backends.base import BackendError, Capabilities, GenerationRequest, GenerationResult
-from agent.backends.http import SafetyBlocked
-from agent.state import ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS
+from agent.models.errors import BackendError, ConfigError
+from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
+from agent.backends.errors import SafetyBlocked
+from agent.models import ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS
 
 DEFAULT_STEPS = 30
 DEFAULT_MAX_SIDE = 1024
@@ -55,7 +56,7 @@ MODES = {"text2img": AutoPipelineForText2Image, "img2img": AutoPipelineForImage2
          "inpaint": AutoPipelineForInpainting}
 
 
-class DiffusersConfigError(BackendError, ValueError):
+class DiffusersConfigError(BackendError, ConfigError):
     """The diffusers backend is misconfigured (no model folder, bad option); raised by from_config."""
 
 

@@ -32,16 +32,16 @@ import httpx
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from agent.backends.base import (
-    BackendError, Capabilities, GenerationRequest, GenerationResult, UnknownBackendError,
+from agent.models.errors import BackendError, UnknownBackendError
+from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
+from agent.backends.errors import (
+    VARIANTS,
+    AuthError, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited, SafetyBlocked, ServerError,
 )
-from agent.backends.http import (
-    AuthError, BadRequest, HttpClient, HttpSettings, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited,
-    Retryable, SafetyBlocked, ServerError, duration_seconds, error_detail, parse_retry_after,
-)
-from agent.config import api_key, redact
-from agent.images import ImageInputError, decode_image_bytes, sniff_mime
-from agent.state import ImageRef
+from agent.runtime.http import HttpClient, HttpSettings, Retryable, duration_seconds, error_detail, parse_retry_after
+from agent.runtime.secrets import api_key, redact
+from agent.runtime.images import ImageInputError, decode_image_bytes, sniff_mime
+from agent.models import ImageRef
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_MODEL = "gemini-3.1-flash-image"
@@ -408,7 +408,7 @@ class GeminiBackend:
         host = urlparse(base).hostname or ""
         self.google_endpoint = host == "googleapis.com" or host.endswith(".googleapis.com")
         self.http = HttpClient("gemini", base, headers={"x-goog-api-client": "pixloop/0.1"},
-                               settings=settings or HttpSettings(), classifier=classify, transport=transport)
+                               settings=settings or HttpSettings(), classifier=classify, transport=transport, family=VARIANTS)
         self._turns: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._turns_lock = threading.Lock()
 

@@ -24,16 +24,16 @@ from urllib.parse import urlsplit
 import httpx
 from PIL import Image
 
-from agent.backends.base import (
-    BackendError, Capabilities, GenerationRequest, GenerationResult, UnknownBackendError,
+from agent.models.errors import BackendError, BackendOptionError, UnknownBackendError
+from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
+from agent.backends.errors import (
+    VARIANTS,
+    AuthError, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited, SafetyBlocked, ServerError,
 )
-from agent.backends.http import (
-    AuthError, BadRequest, HttpClient, HttpSettings, MalformedResponse, NoImageReturned, QuotaExhausted,
-    RateLimited, Retryable, SafetyBlocked, ServerError, duration_seconds, parse_retry_after,
-)
-from agent.config import api_key, redact
-from agent.images import ImageInputError, decode_image_bytes, sniff_mime
-from agent.state import ASPECT_RATIOS, ImageRef
+from agent.runtime.http import HttpClient, HttpSettings, Retryable, duration_seconds, parse_retry_after
+from agent.runtime.secrets import api_key, redact
+from agent.runtime.images import ImageInputError, decode_image_bytes, sniff_mime
+from agent.models import ASPECT_RATIOS, ImageRef
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-image-2"
@@ -100,7 +100,7 @@ IMAGE_OPTIONS = ("quality", "background", "output_format", "output_compression",
                  "input_fidelity", "size", "user")
 
 
-class InvalidBackendOption(UnknownBackendError):
+class InvalidBackendOption(BackendOptionError):
     """A --backend-option the openai backend cannot use (reported as bad input, exit 2)."""
 
 
@@ -368,7 +368,7 @@ class OpenAIBackend:
         if self.image_options.input_fidelity and model.startswith("gpt-image-1-mini"):
             raise InvalidBackendOption("openai backend: input_fidelity is not supported by gpt-image-1-mini")
         self.http = HttpClient("openai", self.base_url, settings=_http_settings(options),
-                               classifier=classify_openai_error, transport=transport)
+                               classifier=classify_openai_error, transport=transport, family=VARIANTS)
         flex = is_flex_model(model)
         self.capabilities = Capabilities(
             edit=True, mask=True, max_references=MAX_IMAGES,

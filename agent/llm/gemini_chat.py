@@ -14,11 +14,9 @@ from typing import Any
 
 import httpx
 
-from agent.backends.http import (
-    AuthError, BadRequest, HttpSettings, MalformedResponse, QuotaExhausted, RateLimited, Retryable, ServerError,
-    duration_seconds, error_detail, parse_retry_after,
-)
-from agent.config import api_key as env_api_key
+from agent.llm.errors import AuthError, BadRequest, MalformedResponse, QuotaExhausted, RateLimited, ServerError
+from agent.runtime.http import HttpSettings, Retryable, duration_seconds, error_detail, parse_retry_after
+from agent.runtime.secrets import api_key as env_api_key
 from agent.llm import (
     ChatMessage, ChatResult, HttpChat, LLMBlocked, LLMOutputError, LLMTruncated, image_payload, strict_schema,
 )

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from agent.llm import ChatClient, ChatMessage, ChatResult, LLMOutputError
+from agent.llm.base import ChatClient, ChatMessage, ChatResult
+from agent.models.errors import LLMOutputError, PixloopError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -26,7 +27,7 @@ REPAIR = ("Your previous reply could not be used: {errors}\n"
           "Reply with JSON only: one object matching the schema, no prose, no code fences.")
 
 
-class JsonNotFound(ValueError):
+class JsonNotFound(PixloopError, ValueError):
     """No decodable JSON value in the text."""
 
 

@@ -1,0 +1,208 @@
+"""Library API: `generate` / `agenerate` run the loop with a SQLite checkpointer; `resume` continues one.
+
+The CLI is a thin layer over these functions, so a pipeline gets the same behaviour
+from Python as from the shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from agent.backends import get_backend
+from agent.loop.planning import planner_names
+from agent.models import Brief, PixloopConfig, Status, StopReason, public_config
+from agent.models.errors import BriefError, ImageInputError, UnknownBackendError, UnknownCriticError
+from agent.runtime.checkpoint import run_checkpointer
+from agent.runtime.images import check_references
+from critics import check_names
+
+CHECKPOINT_DB = "checkpoints.sqlite"
+RUN_FILE = "run.json"
+EventHandler = Callable[[str, dict[str, Any]], None]
+
+
+class RunResult(BaseModel):
+    """What a run produced: status, stop reason, the final image and the full report."""
+
+    thread_id: str
+    run_dir: Path
+    status: Status
+    stop_reason: StopReason | None
+    final_image: Path | None
+    iterations: int
+    report: dict[str, Any]
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+
+def format_validation_error(e: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "input"
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        tail = f" (got {got!r})" if err["type"] in ("literal_error", "greater_than_equal", "greater_than",
+                                                      "less_than_equal", "int_parsing", "float_parsing") else ""
+        parts.append(f"{prefix}{loc}: {msg}{tail}")
+    return "; ".join(parts)
+
+
+def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_text: Iterable[str] = (),
+               aspect: str | None = None, size: str | None = None, thresholds: dict[str, float] | None = None,
+               critics: Iterable[str] = (), seed: int = 0, max_iterations: int | None = None,
+               max_seconds: float | None = None, max_cost: float | None = None, patience: int | None = None) -> Brief:
+    """Build and validate a Brief (reference files included); raises BriefError naming the bad field."""
+    budget = {k: v for k, v in {"max_iterations": max_iterations, "max_seconds": max_seconds,
+                                "max_cost": max_cost, "patience": patience}.items() if v is not None}
+    try:
+        brief = Brief(prompt=prompt, references=[Path(r) for r in references], required_text=list(required_text),
+                      aspect_ratio=aspect, size=size, thresholds=thresholds or {}, critics=list(critics), seed=seed,
+                      budget=budget)  # type: ignore[arg-type]
+    except ValidationError as e:
+        raise BriefError(format_validation_error(e)) from None
+    try:
+        check_references(brief.references)
+    except ImageInputError as e:
+        raise BriefError(f"references: {e}") from None
+    return brief
+
+
+def preflight(brief: Brief, config: PixloopConfig) -> None:
+    """Checks that need the registries: backend exists, critics exist, the budget affords one image."""
+    try:
+        backend = get_backend(config.backend, config)
+    except (UnknownBackendError, ValueError) as e:
+        raise BriefError(str(e)) from None
+    if config.planner not in planner_names():
+        raise BriefError(f"unknown planner {config.planner!r}; known planners: {', '.join(planner_names())}")
+    if config.planner == "llm" and not (config.llm_base_url and config.llm_model):
+        raise BriefError("the llm planner needs --llm-base-url and --llm-model (an OpenAI-compatible chat endpoint)")
+    try:
+        check_names(brief.thresholds, "thresholds")
+        check_names(brief.critics, "critics")
+        if config.critics is not None:
+            check_names(config.critics, "critics")
+    except UnknownCriticError as e:
+        raise BriefError(str(e)) from None
+    cost = backend.capabilities.cost_per_image
+    if brief.budget.max_cost < cost:
+        raise BriefError(f"budget.max_cost {brief.budget.max_cost} is below the cost of one image "
+                         f"on {config.backend} ({cost})")
+
+
+def new_thread_id() -> str:
+    return time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+@asynccontextmanager
+async def open_graph(run_dir: Path) -> AsyncIterator[Any]:
+    """The pixloop graph compiled with a SQLite checkpointer in the run folder."""
+    from graphs.pixloop import build_pixloop_graph
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_checkpointer(run_dir / CHECKPOINT_DB) as saver:
+        yield build_pixloop_graph(checkpointer=saver)
+
+
+async def _drive(graph: Any, inputs: Any, thread_id: str, config: PixloopConfig,
+                 on_event: EventHandler | None) -> dict[str, Any]:
+    cfg = {"configurable": {"thread_id": thread_id}, "recursion_limit": 10_000}
+    async for chunk in graph.astream(inputs, cfg, context=config, stream_mode="updates", durability="sync"):
+        for node, update in chunk.items():
+            if on_event is not None and not node.startswith("__"):
+                on_event(node, update or {})
+    snapshot = await graph.aget_state(cfg)
+    return dict(snapshot.values)
+
+
+def _result(thread_id: str, run_dir: Path, values: dict[str, Any]) -> RunResult:
+    report_path = run_dir / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    final = values.get("final")
+    final_path = run_dir / f"final{Path(final.image.path).suffix}" if final else None
+    return RunResult(thread_id=thread_id, run_dir=run_dir, status=values.get("status", "running"),
+                     stop_reason=values.get("stop_reason"), final_image=final_path,
+                     iterations=values.get("iteration", 0), report=report, error=values.get("error"))
+
+
+async def arun(brief: Brief, config: PixloopConfig | None = None, *, out: str | Path | None = None,
+               thread_id: str | None = None, on_event: EventHandler | None = None) -> RunResult:
+    """Run the loop for a validated Brief."""
+    config = config or PixloopConfig()
+    preflight(brief, config)
+    thread_id = thread_id or new_thread_id()
+    run_dir = Path(out) if out else Path(config.out_root) / thread_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_FILE).write_text(json.dumps(
+        {"thread_id": thread_id, "config": public_config(config),
+         "brief": brief.model_dump(mode="json")}, indent=2))
+    async with open_graph(run_dir) as graph:
+        values = await _drive(graph, {"brief": brief, "run_dir": str(run_dir)}, thread_id, config, on_event)
+    return _result(thread_id, run_dir, values)
+
+
+def find_run_dir(thread_id: str, out: str | Path | None = None, out_root: str = "pixloop-out") -> Path:
+    run_dir = Path(out) if out else Path(out_root) / thread_id
+    if not (run_dir / CHECKPOINT_DB).exists():
+        raise BriefError(f"no checkpointed run {thread_id!r} in {run_dir} (pass --out with the run's folder)")
+    return run_dir
+
+
+async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: EventHandler | None = None) -> RunResult:
+    """Continue a run from its last checkpoint; finished candidates are reused, not regenerated."""
+    run_dir = find_run_dir(thread_id, out)
+    saved = json.loads((run_dir / RUN_FILE).read_text())
+    if saved.get("thread_id") != thread_id:
+        raise BriefError(f"{run_dir} holds run {saved.get('thread_id')!r}, not {thread_id!r}")
+    config = PixloopConfig.model_validate(saved["config"])
+    # secret options are never saved: a resumed run gets them from the environment (e.g. A1111_AUTH)
+    config.options = {k: v for k, v in config.options.items() if v != "***"}
+    async with open_graph(run_dir) as graph:
+        cfg = {"configurable": {"thread_id": thread_id}}
+        snapshot = await graph.aget_state(cfg)
+        if not snapshot.values:
+            raise BriefError(f"run {thread_id!r} has no checkpoint yet; start it again instead")
+        values = dict(snapshot.values)
+        if snapshot.next:
+            values = await _drive(graph, None, thread_id, config, on_event)
+    return _result(thread_id, run_dir, values)
+
+
+async def agenerate(prompt: str, *, references: Iterable[str | Path] = (), required_text: Iterable[str] = (),
+                    aspect: str | None = None, size: str | None = None, backend: str = "compose",
+                    max_iterations: int | None = None, max_seconds: float | None = None,
+                    max_cost: float | None = None, patience: int | None = None,
+                    thresholds: dict[str, float] | None = None, critics: Iterable[str] = (), seed: int = 0,
+                    out: str | Path | None = None,
+                    thread_id: str | None = None, config: PixloopConfig | None = None,
+                    on_event: EventHandler | None = None) -> RunResult:
+    """Plan, generate, check and correct an image; returns the best candidate and its report.
+
+    Raises BriefError for invalid input. A backend failure returns status 'failed'.
+    """
+    brief = make_brief(prompt, references=references, required_text=required_text, aspect=aspect, size=size,
+                       thresholds=thresholds, critics=critics, seed=seed, max_iterations=max_iterations,
+                       max_seconds=max_seconds, max_cost=max_cost, patience=patience)
+    config = config or PixloopConfig(backend=backend)
+    return await arun(brief, config, out=out, thread_id=thread_id, on_event=on_event)
+
+
+def generate(prompt: str, **kwargs: Any) -> RunResult:
+    """Synchronous `agenerate` (same arguments)."""
+    return asyncio.run(agenerate(prompt, **kwargs))
+
+
+def resume(thread_id: str, out: str | Path | None = None, **kwargs: Any) -> RunResult:
+    """Synchronous `aresume`."""
+    return asyncio.run(aresume(thread_id, out, **kwargs))

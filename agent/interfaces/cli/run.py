@@ -1,0 +1,151 @@
+"""`pixloop run`: plan, generate, check and correct one image, printing a line per step."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+from agent.interfaces.api import RunResult, arun, aresume, make_brief, new_thread_id
+from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
+from agent.interfaces.progress import describe_update
+from agent.models import ASPECT_RATIOS, SIZE_TIERS, PixloopConfig
+from agent.models.errors import PixloopError
+from agent.runtime.secrets import redact
+
+EXIT = {"passed": 0, "below_threshold": 3, "failed": 4}
+"""Exit code per final status."""
+
+RUN_EPILOG = """\
+examples:
+  pixloop run 'A poster for a bakery that says "GRAND OPENING" and "Saturday 9am"' --out out/bakery
+  pixloop run 'product shot, "NEW" in the corner' --reference mug.png --aspect 4:5 --size 2K
+  pixloop run --resume run-20261121-101500-ab12          # continue a killed run
+
+required text: every "quoted string" in the prompt (and every --text) must appear verbatim;
+the OCR critic reads the image and the loop corrects it until it does.
+outputs in --out: final.png, candidates/NN-cK.png, report.json, events.jsonl, checkpoints.sqlite
+exit codes: 0 passed, 3 finished below threshold (best image still written), 2 bad input,
+            4 backend failure, 130 interrupted (resume with --resume)
+"""
+
+
+
+def add_run_parser(sub: Any) -> None:
+    run = sub.add_parser("run", help="generate an image and correct it until it passes",
+                         description="Plan, generate, check and correct one image. Prints one line per step.",
+                         epilog=RUN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    run.add_argument("prompt", nargs="?", help='what to make; "quoted strings" become required text')
+    run.add_argument("--reference", "-r", action="append", default=[], metavar="IMG",
+                     help="reference image of a person or product to place (repeatable)")
+    run.add_argument("--text", "-t", action="append", default=[], metavar="TEXT",
+                     help="extra required text, besides quoted strings in the prompt (repeatable)")
+    run.add_argument("--aspect", metavar="W:H", help=f"aspect ratio, one of {' '.join(ASPECT_RATIOS)} "
+                     "(default: from prompt words such as 'portrait' or '16:9', else 1:1)")
+    run.add_argument("--size", metavar="TIER", help="long side: 1K=1024, 2K=2048, 4K=4096 px "
+                     "(default: from the prompt, else 1K)")
+    run.add_argument("--backend", "-b", default="compose",
+                     help="image backend (default: compose, the embedded offline renderer)")
+    run.add_argument("--max-iterations", "-n", type=int, metavar="N", help="most candidates to generate (default 4)")
+    run.add_argument("--max-seconds", type=float, metavar="S", help="time budget in active seconds (default 600)")
+    run.add_argument("--max-cost", type=float, metavar="C", help="cost budget in backend cost units (default 100)")
+    run.add_argument("--patience", type=int, metavar="K", help="stop after K rounds without improvement (default 2)")
+    run.add_argument("--threshold", action="append", default=[], type=threshold_arg, metavar="CRITIC=VALUE",
+                     help="override a critic's pass threshold in [0,1], e.g. ocr=0.95 (repeatable)")
+    run.add_argument("--critic", action="append", default=[], metavar="NAME",
+                     help="also run this critic (repeatable), e.g. one a plugin adds; see `pixloop critics`")
+    run.add_argument("--seed", type=int, default=0, help="seed for deterministic backends (default 0)")
+    run.add_argument("--out", "-o", metavar="DIR", help="run folder (default: pixloop-out/THREAD_ID)")
+    run.add_argument("--thread-id", metavar="ID", help="name the run (default: run-DATE-TIME-XXXX)")
+    run.add_argument("--resume", metavar="THREAD_ID",
+                     help="continue a stopped or killed run from its last checkpoint (give --out if you set it)")
+    run.add_argument("--base-url", help="backend endpoint (for HTTP backends and local fake servers)")
+    run.add_argument("--model", help="backend model id")
+    run.add_argument("--backend-option", action="append", default=[], type=option_arg, metavar="KEY=VALUE",
+                     help="backend-specific option, e.g. quality=high or workflow=flow.json (repeatable)")
+    run.add_argument("--planner", default="rule", metavar="NAME",
+                     help="rule: offline designer rules (default); llm: a chat model plans the layout; "
+                          "or a planner a plugin adds")
+    run.add_argument("--llm-base-url", metavar="URL",
+                     help="OpenAI-compatible chat endpoint for --planner llm (OpenAI, vLLM, Ollama, LM Studio)")
+    run.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
+    run.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
+    run.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
+
+
+class Progress:
+    """Prints one timed line per graph step to stderr (unless quiet)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, node: str, update: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        line = describe_update(node, update)
+        if line:
+            print(f"[{time.perf_counter() - self.t0:6.1f}s] {line}", file=sys.stderr, flush=True)
+
+
+def _print_result(result: RunResult, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result.report, indent=2))
+        return
+    print(f"status: {result.status} ({result.stop_reason}) after {result.iterations} iteration(s)")
+    if result.report.get("summary"):
+        print(result.report["summary"])
+    if result.final_image:
+        print(f"final image: {result.final_image}")
+    print(f"report: {result.run_dir / 'report.json'}")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    progress = Progress(args.quiet)
+    if args.resume:
+        if args.prompt:
+            return fail("give either a PROMPT or --resume THREAD_ID, not both", EXIT_BAD_INPUT)
+        coro = aresume(args.resume, args.out, on_event=progress)
+        thread_id = args.resume
+    else:
+        if not args.prompt:
+            return fail("PROMPT is required (or --resume THREAD_ID)", EXIT_BAD_INPUT)
+        if args.aspect is not None and args.aspect not in ASPECT_RATIOS:
+            return fail(f"--aspect: unknown aspect ratio {args.aspect!r}; choose one of {', '.join(ASPECT_RATIOS)}",
+                         EXIT_BAD_INPUT)
+        size = args.size.upper() if args.size else None
+        if size is not None and size not in SIZE_TIERS:
+            return fail(f"--size: unknown size {args.size!r}; choose one of {', '.join(SIZE_TIERS)}", EXIT_BAD_INPUT)
+        try:
+            brief = make_brief(args.prompt, references=args.reference, required_text=args.text, aspect=args.aspect,
+                               size=size, thresholds=dict(args.threshold), critics=args.critic, seed=args.seed,
+                               max_iterations=args.max_iterations, max_seconds=args.max_seconds,
+                               max_cost=args.max_cost, patience=args.patience)
+            config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
+                                   options=dict(args.backend_option), planner=args.planner,
+                                   llm_base_url=args.llm_base_url, llm_model=args.llm_model)
+        except (PixloopError, ValueError) as e:
+            return fail(str(e), EXIT_BAD_INPUT)
+
+        thread_id = args.thread_id or new_thread_id()
+        out = args.out
+        if not args.quiet:
+            where = out or f"{config.out_root}/{thread_id}"
+            print(f"pixloop run {thread_id} -> {where}", file=sys.stderr, flush=True)
+        coro = arun(brief, config, out=out, thread_id=thread_id, on_event=progress)
+    try:
+        result = asyncio.run(coro)
+    except PixloopError as e:
+        return fail_with(e)
+    except KeyboardInterrupt:
+        hint = f"pixloop run --resume {thread_id}" + (f" --out {args.out}" if args.out else "")
+        print(f"\ninterrupted; continue with: {hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    _print_result(result, args.json)
+    if result.status == "failed" and result.error:
+        what = "planning failed" if result.stop_reason == "planning_error" else "backend failure"
+        print(f"pixloop: {what}: {redact(result.error)}", file=sys.stderr)
+    return EXIT.get(result.status, 1)

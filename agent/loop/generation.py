@@ -1,0 +1,180 @@
+"""How one iteration's images are made from the corrector's action.
+
+Most actions call the backend with a corrected prompt (and a new seed); the others work on an
+existing candidate: a targeted edit sends it back with a mask (one or more boxes), `typeset_text`
+clears the faulty text boxes and sets the exact text on it with the compose renderer, `upscale`
+resamples it to the requested size, and `best_of_n` draws several drafts at once.
+
+Once the plan says the backend delivers fewer pixels than planned (`Plan.deliver_at_planned_size`,
+set by an upscale), every later image is delivered at the planned size the same way, so a
+regeneration or an edit does not lose the size the loop already repaired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFilter
+
+from agent.backends.base import Correction, GenerationRequest
+from agent.backends.compose import contrasting_colour, hex_rgb, render
+from agent.loop.planning.design import contrasting_text
+from agent.models import Action, Candidate, ImageRef, PixelBox, Plan
+from agent.models.errors import BackendError, HttpFailure, as_service
+from agent.backends.errors import VARIANTS as BACKEND_ERRORS
+from agent.runtime.store import ArtifactStore
+
+EDIT_STRATEGIES = ("edit_region", "reanchor_identity", "restart_from_best")
+
+
+@dataclass
+class Produced:
+    """One new image and how it was made."""
+
+    image: Image.Image
+    backend: str
+    seed: int
+    cost: float = 0.0
+    seconds: float = 0.0
+    parent_id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def region_mask(size: tuple[int, int], regions: list[PixelBox], feather: int = 0) -> Image.Image:
+    """A mask the size of the image: white inside the boxes (may change), black elsewhere."""
+    mask = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(mask)
+    for b in regions:
+        draw.rectangle((b.x0, b.y0, max(b.x0, b.x1 - 1), max(b.y0, b.y1 - 1)), fill=255)
+    return mask.filter(ImageFilter.GaussianBlur(feather)) if feather else mask
+
+
+def needs_upscale(image: Image.Image, plan: Plan) -> bool:
+    return max(image.size) < 0.98 * max(plan.width, plan.height)
+
+
+def upscale_image(image: Image.Image, width: int, height: int) -> Image.Image:
+    """High-quality resampling (Lanczos) to the requested long side, then a light unsharp mask.
+
+    No super-resolution model ships offline with a wheel we can depend on, so this is the
+    documented fallback; the spec critic verifies the delivered size afterwards.
+    """
+    scale = max(width, height) / max(image.width, image.height)
+    target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    out = image.resize(target, Image.Resampling.LANCZOS)
+    return out.filter(ImageFilter.UnsharpMask(radius=max(1.0, scale * 0.8), percent=60, threshold=2))
+
+
+def typeset(base: Image.Image, plan: Plan, element_ids: list[str], seed: int,
+            clear: list[PixelBox] | None = None) -> tuple[Image.Image, dict[str, Any]]:
+    """Clear the text boxes (each element's region and whatever OCR saw of it, `clear`) with an opaque
+    plate, then set the listed elements' exact text on it in real fonts."""
+    elements = [e for e in plan.text if e.id in element_ids] or list(plan.text)
+    text_color = contrasting_text(plan.style.palette)
+    style = plan.style.model_copy(update={
+        "text_plate": True, "text_outline": False, "text_color": text_color,
+        "font": plan.style.font if plan.style.font in ("lato-bold", "lato-black", "serif-bold") else "lato-black",
+        "text_scale": max(plan.style.text_scale, 0.8)})
+    canvas = base.convert("RGB")
+    boxes = [e.region.to_pixels(canvas.width, canvas.height) for e in elements] + [b.as_tuple() for b in clear or []]
+    if boxes:
+        canvas = canvas.copy()
+        plate = contrasting_colour(hex_rgb(text_color), plan.style.palette)
+        draw = ImageDraw.Draw(canvas)
+        for x0, y0, x1, y1 in boxes:
+            x0, y0 = max(0, x0), max(0, y0)
+            x1, y1 = min(canvas.width, x1), min(canvas.height, y1)
+            if x1 > x0 and y1 > y0:
+                draw.rounded_rectangle((x0, y0, x1 - 1, y1 - 1), radius=min(x1 - x0, y1 - y0) // 6, fill=plate)
+    sub = plan.model_copy(update={"text": elements, "subjects": [], "style": style,
+                                  "width": canvas.width, "height": canvas.height})
+    image, meta = render(sub, seed, None, background=canvas)
+    return image, {"typeset": [e.content for e in elements], "cleared": [list(b) for b in boxes],
+                   "text_boxes": meta.get("text_boxes", {})}
+
+
+async def produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
+                  references: list[ImageRef], candidates: dict[str, Candidate]) -> list[Produced]:
+    """The images for this iteration (delivered at the planned size when the plan says to upscale);
+    raises BackendError when the backend fails."""
+    made = await _produce(action, backend=backend, store=store, plan=plan, seed=seed, prompt=prompt,
+                          references=references, candidates=candidates)
+    if not plan.deliver_at_planned_size:
+        return made
+    return [await asyncio.to_thread(_deliver_upscaled, p, plan) if needs_upscale(p.image, plan) else p for p in made]
+
+
+def _deliver_upscaled(p: Produced, plan: Plan) -> Produced:
+    t0 = time.perf_counter()
+    size = [p.image.width, p.image.height]
+    image = upscale_image(p.image, plan.width, plan.height)
+    meta = {**p.meta, "upscaled_from": size, "method": "lanczos+unsharp"}
+    return Produced(image, p.backend, p.seed, p.cost, p.seconds + time.perf_counter() - t0, p.parent_id, meta)
+
+
+async def _produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
+                   references: list[ImageRef], candidates: dict[str, Candidate]) -> list[Produced]:
+    base = candidates.get(action.base_candidate_id or "") if action else None
+    strategy = action.strategy if action else None
+
+    if strategy == "typeset_text" and base is not None:
+        t0 = time.perf_counter()
+        image, meta = await asyncio.to_thread(typeset, store.open(base.image), plan, action.elements, seed,
+                                              action.regions)
+        return [Produced(image, "compose-typeset", seed, 0.0, time.perf_counter() - t0, base.id, meta)]
+
+    if strategy == "upscale" and base is not None:
+        t0 = time.perf_counter()
+        image = await asyncio.to_thread(upscale_image, store.open(base.image), plan.width, plan.height)
+        meta = {"upscaled_from": [base.image.width, base.image.height], "method": "lanczos+unsharp"}
+        return [Produced(image, "upscale", base.seed, 0.0, time.perf_counter() - t0, base.id, meta)]
+
+    correction = _correction(action)
+    if strategy in EDIT_STRATEGIES and base is not None and action.regions and backend.capabilities.edit:
+        mask_ref = None
+        if backend.capabilities.mask:
+            size = (base.image.width, base.image.height)
+            mask_ref = await asyncio.to_thread(store.put_image, region_mask(size, action.regions))
+        request = GenerationRequest(plan=plan, seed=seed, prompt=prompt, references=references,
+                                    base_image=base.image, mask=mask_ref, instruction=action.prompt_addendum or prompt,
+                                    correction=correction)
+        return [await _call(backend, request, store, parent=base.id)]
+
+    if plan.source is not None:
+        request = GenerationRequest(plan=plan, seed=seed, prompt=prompt, references=references,
+                                    base_image=plan.source, mask=plan.mask, instruction=plan.prompt,
+                                    correction=correction)
+        return [await _call(backend, request, store)]
+
+    drafts = action.drafts if action else 1
+    requests = [GenerationRequest(plan=plan, seed=seed + k, prompt=prompt, references=references, correction=correction)
+                for k in range(drafts)]
+    results = await asyncio.gather(*(_call(backend, r, store) for r in requests), return_exceptions=True)
+    good = [r for r in results if isinstance(r, Produced)]
+    if not good:
+        error = next(r for r in results if isinstance(r, BaseException))
+        raise error
+    return good
+
+
+def _correction(action: Action | None) -> Correction | None:
+    """The action as data for the backend (what the prompt's correction section says in words)."""
+    if action is None:
+        return None
+    return Correction(attempt=action.iteration, strategy=action.strategy, addresses=action.addresses,
+                      feedback=action.feedback)
+
+
+async def _call(backend: Any, request: GenerationRequest, store: ArtifactStore, parent: str | None = None) -> Produced:
+    t0 = time.perf_counter()
+    try:
+        result = await backend.generate(request, store)
+    except HttpFailure as e:
+        raise as_service(e, BACKEND_ERRORS) from None  # a kind raised outside the backend's client is still its failure
+    if result.image is None:
+        raise BackendError(f"{backend.name} returned no image")
+    return Produced(result.image, backend.name, request.seed, result.cost, time.perf_counter() - t0, parent,
+                    dict(result.meta))

@@ -1,0 +1,37 @@
+"""Stop rules: after each round, whether the loop stops and why (the first rule that holds wins).
+
+All enabled critics pass; the iteration budget is spent; another round would overrun the time budget
+(projected from the mean round so far); the next image would overrun the cost budget; or `patience`
+rounds went by without a better candidate. The best candidate is returned either way.
+"""
+
+from __future__ import annotations
+
+from agent.models import Budget, StopReason
+
+
+def stop_reason(*, passed: bool, iteration: int, elapsed_s: float, cost_used: float, cost_next: float,
+                stale_rounds: int, budget: Budget) -> StopReason | None:
+    """Why the loop stops after this round, or None to correct and go on."""
+    per_iteration = elapsed_s / max(1, iteration)
+    if passed:
+        return "passed"
+    if iteration >= budget.max_iterations:
+        return "max_iterations"
+    if elapsed_s + per_iteration > budget.max_seconds:
+        return "max_seconds"
+    if cost_used + cost_next > budget.max_cost:
+        return "max_cost"
+    if stale_rounds >= budget.patience:
+        return "no_improvement"
+    return None
+
+
+def drafts_affordable(budget: Budget, cost_used: float, cost_per_image: float) -> int | None:
+    """How many images the remaining cost budget pays for (None: images are free), at least one."""
+    if cost_per_image <= 0:
+        return None
+    return max(1, int((budget.max_cost - cost_used) // cost_per_image + 1e-9))
+
+
+__all__ = ["drafts_affordable", "stop_reason"]

@@ -1,0 +1,48 @@
+"""The base of every pydantic model in pixloop, and the reference to a stored image."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_compact: ContextVar[bool] = ContextVar("pixloop_compact_dumps", default=False)
+
+
+@contextmanager
+def compact_dumps() -> Iterator[None]:
+    """Within this block a plain `model_dump()` of a pixloop model leaves out fields at their defaults.
+
+    The checkpointer encodes graph state inside it: LangGraph stores pydantic models as `model_dump()`
+    and revives them with the class, which fills the defaults back in, so checkpoints hold only what
+    differs from the defaults."""
+    token = _compact.set(True)
+    try:
+        yield
+    finally:
+        _compact.reset(token)
+
+
+class Model(BaseModel):
+    """Strict about unknown fields, so a typo in a brief or plan is an error that names it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+        if not kwargs and _compact.get():
+            kwargs = {"exclude_defaults": True}
+        return super().model_dump(**kwargs)
+
+
+class ImageRef(Model):
+    """A content-addressed image in the run's artifact store; path is relative to the store root."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    path: str
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    mime: str = "image/png"
+    bytes: int = Field(0, ge=0)

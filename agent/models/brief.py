@@ -1,0 +1,78 @@
+"""What the user asks for: the Brief, its budget, and the canvas vocabulary (aspect ratios, size tiers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from agent.models.base import Model
+
+AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
+SizeTier = Literal["1K", "2K", "4K"]
+ASPECT_RATIOS: tuple[str, ...] = AspectRatio.__args__  # type: ignore[attr-defined]
+SIZE_TIERS: tuple[str, ...] = SizeTier.__args__  # type: ignore[attr-defined]
+LONG_SIDE = {"1K": 1024, "2K": 2048, "4K": 4096}
+
+
+def canvas_size(aspect_ratio: str, size: str) -> tuple[int, int]:
+    """Pixel size for an aspect ratio and size tier: the tier is the long side, the short side a multiple of 8."""
+    if aspect_ratio not in ASPECT_RATIOS:
+        raise ValueError(f"unknown aspect ratio {aspect_ratio!r}; choose one of {', '.join(ASPECT_RATIOS)}")
+    if size not in LONG_SIDE:
+        raise ValueError(f"unknown size {size!r}; choose one of {', '.join(SIZE_TIERS)}")
+    a, b = (int(v) for v in aspect_ratio.split(":"))
+    long_side = LONG_SIDE[size]
+    short = max(8, int(round(long_side * min(a, b) / max(a, b) / 8)) * 8)
+    return (long_side, short) if a >= b else (short, long_side)
+
+
+class Budget(Model):
+    """Limits that stop the loop; the best candidate is returned whichever is hit first."""
+
+    max_iterations: int = Field(4, ge=1, le=100, description="most candidates to generate")
+    max_seconds: float = Field(600.0, gt=0, description="most active seconds for the whole run")
+    max_cost: float = Field(100.0, ge=0, description="most cost units (backend-declared) to spend")
+    patience: int = Field(2, ge=1, description="stop after this many rounds without improvement")
+
+
+class Brief(Model):
+    """What the user asked for. Validation errors name the field.
+
+    Reference files are checked (exist, decode) when a run starts (`agent.runtime.images.check_references`),
+    not here: a model does no file I/O."""
+
+    prompt: str = Field(description="what to make; quoted strings become required text")
+    references: list[Path] = Field(default_factory=list, description="reference images (people, products)")
+    required_text: list[str] = Field(default_factory=list, description="text that must appear verbatim")
+    aspect_ratio: AspectRatio | None = Field(None, description="overrides ratio words in the prompt")
+    size: SizeTier | None = Field(None, description="long side: 1K=1024, 2K=2048, 4K=4096 px")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="per-critic pass thresholds in [0,1]")
+    critics: list[str] = Field(default_factory=list,
+                               description="extra critics to run besides those the plan enables (e.g. plugins)")
+    budget: Budget = Field(default_factory=Budget)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_empty(cls, v: str) -> str:
+        if not v or not v.strip():
+            raise ValueError("prompt is empty: describe the image you want")
+        return v.strip()
+
+    @field_validator("required_text")
+    @classmethod
+    def _text_not_empty(cls, v: list[str]) -> list[str]:
+        for i, t in enumerate(v):
+            if not t.strip():
+                raise ValueError(f"required_text[{i}] is empty")
+        return [t.strip() for t in v]
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_in_range(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, t in v.items():
+            if not 0.0 <= float(t) <= 1.0:
+                raise ValueError(f"threshold for {name!r} is {t}; thresholds are scores in [0, 1]")
+        return v

@@ -1,0 +1,43 @@
+"""Typed run configuration (the graph's context schema).
+
+Holds names and endpoints, never secrets: API keys are read from the conventional
+environment variables at the moment a client needs them, so they cannot leak into
+checkpoints, reports or logs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.models.run import Strategy
+
+
+class PixloopConfig(BaseModel):
+    """Which backend, planner and critics a run uses, and where it writes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: str = Field("compose", description="image backend name (see `pixloop backends`)")
+    planner: str = Field("rule", description="planner name: 'rule' works offline")
+    critics: list[str] | None = Field(None, description="restrict checks to these critics (default: what the plan enables)")
+    base_url: str | None = Field(None, description="backend endpoint override (e.g. a local fake server)")
+    model: str | None = Field(None, description="backend model id")
+    options: dict[str, Any] = Field(default_factory=dict, description="backend-specific options (see each backend)")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible chat endpoint for the LLM planner/judge")
+    llm_model: str | None = Field(None, description="chat model id for the LLM planner/judge")
+    out_root: str = Field("pixloop-out", description="parent folder of run folders when none is given")
+    strategies: list[Strategy] | None = Field(None, description="correction strategies allowed (default: all); "
+                                              "used for ablations and to forbid e.g. typesetting")
+
+
+SECRET_OPTION = ("password", "api_key", "apikey", "token", "secret", "auth", "key")
+
+
+def public_config(config: "PixloopConfig") -> dict[str, Any]:
+    """The config as JSON with secret-looking backend options masked (for run.json and reports)."""
+    data = config.model_dump(mode="json")
+    data["options"] = {k: ("***" if any(w in k.lower() for w in SECRET_OPTION) else v)
+                       for k, v in data.get("options", {}).items()}
+    return data

@@ -1,0 +1,110 @@
+"""Typed views of critics' evidence, for code that decides from it (the corrector, the prompt rewriter).
+
+A verdict's `evidence` is the critic's JSON-ready detail, shown as it is in reports. A critic that wants
+the loop to act on its evidence declares one of these models in its `CriticInfo.evidence`; the loop reads
+the evidence through it (`read_evidence`), never by dict keys. Unknown keys are ignored, so a critic can
+report more than the loop reads.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.models.plan import PixelBox
+from agent.models.run import Verdict
+
+
+class Evidence(BaseModel):
+    """Base of the typed evidence views: lenient (extra keys ignored), read-only."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class TextReading(Evidence):
+    """How one required text element was read."""
+
+    id: str | None = None
+    expected: str = ""
+    read: str = ""
+    cer: float = 1.0
+    word_accuracy: float = 0.0
+    box: PixelBox | None = None
+    wrong_words: list[tuple[str, str]] = Field(default_factory=list, description="(read, expected) pairs")
+
+    @property
+    def accuracy(self) -> float:
+        return min(1.0 - self.cer, self.word_accuracy)
+
+
+class ReadLine(Evidence):
+    """A line of text OCR read that no required element claims."""
+
+    text: str = ""
+    box: PixelBox | None = None
+
+
+class TextEvidence(Evidence):
+    """What the OCR critic read: each required element, extra lines, and which extra lines are invented text."""
+
+    elements: list[TextReading] = Field(default_factory=list)
+    extra_text: list[ReadLine] = Field(default_factory=list)
+    invented_text: list[str] = Field(default_factory=list)
+
+    def bad_elements(self, threshold: float) -> list[TextReading]:
+        """Elements read with an accuracy below the threshold."""
+        return [e for e in self.elements if e.accuracy < threshold]
+
+    def unwanted_lines(self) -> list[ReadLine]:
+        """Text read that the plan does not ask for: the critic's invented text, else every extra line."""
+        invented = set(self.invented_text)
+        return [x for x in self.extra_text if x.text in invented] if invented else list(self.extra_text)
+
+
+class IdentityMatch(Evidence):
+    """One reference identity matched (or not) to a face in the image."""
+
+    subject: str | None = None
+    box: PixelBox | None = None
+    same: bool = False
+
+
+class FaceEvidence(Evidence):
+    """What the face critic found: each reference identity and the faces nobody asked for."""
+
+    identities: list[IdentityMatch] = Field(default_factory=list)
+    extra_faces: list[PixelBox] = Field(default_factory=list)
+
+
+class RatioReading(Evidence):
+    rel_error: float | None = None
+
+
+class SpecEvidence(Evidence):
+    """Delivered size against the request."""
+
+    requested: tuple[int, int] | None = None
+    width: int | None = None
+    height: int | None = None
+    aspect_ratio: RatioReading = Field(default_factory=RatioReading)
+    blank: bool = False
+
+    def too_small(self) -> bool:
+        """Only the size is wrong: the ratio holds (within 2%), the image is not blank, the long side is short."""
+        if not (self.requested and self.width and self.height):
+            return False
+        return (max(self.width, self.height) < 0.98 * max(self.requested) and not self.blank
+                and float(self.aspect_ratio.rel_error or 0.0) <= 0.02)
+
+
+E = TypeVar("E", bound=Evidence)
+
+
+def read_evidence(verdict: Verdict, model: type[E]) -> E:
+    """The verdict's evidence through a typed view."""
+    return model.model_validate(verdict.evidence)
+
+
+__all__ = ["Evidence", "FaceEvidence", "IdentityMatch", "ReadLine", "RatioReading", "SpecEvidence", "TextEvidence",
+           "TextReading", "read_evidence"]

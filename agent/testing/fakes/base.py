@@ -1,0 +1,156 @@
+"""Shared parts of the fake servers: request recording, rendering and a threaded runner (faults: `agent.testing.faults`)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import io
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from agent.testing.faults import FAULT_KINDS, Fault, FaultPlan
+from prompts import parse as parse_prompt
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+class RequestLog:
+    """Every request a fake received (auth headers masked), for tests to assert on."""
+
+    def __init__(self) -> None:
+        self.items: list[Recorded] = []
+        self._lock = threading.Lock()
+
+    def add(self, method: str, path: str, headers: dict[str, str], body: Any) -> None:
+        masked = {k: ("***" if k.lower() in ("authorization", "x-goog-api-key", "api-key") else v)
+                  for k, v in headers.items()}
+        with self._lock:
+            self.items.append(Recorded(method, path, masked, body))
+
+    def paths(self) -> list[str]:
+        return [r.path for r in self.items]
+
+
+def fake_render(prompt: str, width: int, height: int, seed: int = 0, fmt: str = "PNG",
+                references: list[Image.Image] | None = None) -> bytes:
+    """A real image for a prompt: quoted strings are set as text, style words picked up, as a model might.
+
+    Identical requests are answered from a small cache, so a load test measures the client, not the renderer.
+    """
+    if references:
+        return _render(prompt, width, height, seed, fmt)
+    return _cached_render(prompt, width, height, seed, fmt)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_render(prompt: str, width: int, height: int, seed: int, fmt: str) -> bytes:
+    return _render(prompt, width, height, seed, fmt)
+
+
+def _render(prompt: str, width: int, height: int, seed: int, fmt: str) -> bytes:
+    from agent.backends.compose import render
+    from agent.loop.planning import extract_quoted, layout_regions, style_for_prompt
+    from agent.models import ASPECT_RATIOS, Plan, TextElement
+
+    asked = parse_prompt("correction", prompt)  # read through the template pixloop wrote it with
+    base, correction = (asked["prompt"], asked["feedback"]) if asked else (prompt, "")
+    texts = extract_quoted(base)[:4]
+    style, _ = style_for_prompt(base, seed)
+    if correction:
+        style = _follow_feedback(style, correction)
+    boxes, _ = layout_regions(len(texts), 0, width / max(1, height) >= 1.7)
+    roles = ["headline", "subheading", "body", "cta"]
+    elements = [TextElement(id=f"t{i}", content=t, role=roles[min(i, 3)], region=boxes[i]) for i, t in enumerate(texts)]
+    ratio = min(ASPECT_RATIOS, key=lambda r: abs(int(r.split(":")[0]) / int(r.split(":")[1]) - width / height))
+    plan = Plan(prompt=prompt, width=width, height=height, aspect_ratio=ratio, size="1K", text=elements, style=style)
+    img, _ = render(plan, seed, None)
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format=fmt, **({"quality": 92} if fmt.upper() == "JPEG" else {}))
+    return buf.getvalue()
+
+
+def _follow_feedback(style: Any, correction: str) -> Any:
+    """Apply the legibility feedback of a correction prompt, as a cooperative model would."""
+    from agent.loop.planning import contrasting_text
+
+    text = correction.lower()
+    update: dict[str, Any] = {}
+    if "bold" in text or "heavier" in text or "font" in text:
+        update["font"] = "lato-black"
+    if "contrast" in text:
+        update["text_color"] = contrasting_text(style.palette)
+    if "large" in text or "enlarge" in text:
+        update["text_scale"] = 0.9
+    if "plate" in text:
+        update["text_plate"] = True
+    if "outline" in text:
+        update["text_outline"] = True
+    return style.model_copy(update=update)
+
+
+class FakeServer:
+    """Runs an ASGI app with uvicorn on 127.0.0.1 in a background thread; `url` is known once started."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0):
+        import uvicorn
+
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("fake servers bind to loopback only")
+        self.app = app
+        self.config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off",
+                                     ws="websockets-sansio")
+        self.server = uvicorn.Server(self.config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> "FakeServer":
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("fake server failed to start")
+            if time.monotonic() > deadline:
+                raise TimeoutError("fake server did not start in time")
+            time.sleep(0.01)
+        sock = self.server.servers[0].sockets[0]
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{host}:{port}"
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> "FakeServer":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def serve(app: Any, port: int = 0) -> None:
+    """Serve an app in the foreground (the CLI); prints the bound URL first."""
+    server = FakeServer(app, port=port).start()
+    print(f"listening on {server.url}  (Ctrl-C to stop)", flush=True)
+    try:
+        while server.thread.is_alive():
+            server.thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        server.stop()
+
+
+async def apply_delay(faults: FaultPlan, fault: Fault | None) -> None:
+    """Base latency plus a 'slow' fault's extra sleep."""
+    delay = faults.latency + ((fault.value or 2.0) if fault and fault.kind == "slow" else 0.0)
+    if delay > 0:
+        await asyncio.sleep(delay)
