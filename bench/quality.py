@@ -275,11 +275,7 @@ def _forget_render_caches() -> None:
     so without this, a drift in an earlier run changes how the real person is cropped in a later one.)"""
     from agent.backends import compose
 
-    for cache, lock in ((getattr(compose, "_face_cache", None), getattr(compose, "_face_cache_lock", None)),
-                        (getattr(compose, "_mask_cache", None), getattr(compose, "_mask_cache_lock", None))):
-        if cache is not None and lock is not None:
-            with lock:
-                cache.clear()
+    compose.clear_caches()
 
 
 def _resolve(ref: str) -> Path:

@@ -35,7 +35,7 @@ from critics import CheckContext, get_critic
 from prompts import render
 
 
-def _settings(runtime: Runtime | None) -> PixloopConfig:
+def _settings(runtime: Runtime[PixloopConfig] | None) -> PixloopConfig:
     ctx = getattr(runtime, "context", None)
     if ctx is None:
         return PixloopConfig()
@@ -119,7 +119,7 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
                              references=state.get("references", []),
                              candidates={c.id: c for c in state.get("candidates", [])})
         candidates = [
-            await asyncio.to_thread(_record, store, p.image, Candidate.model_construct(
+            await asyncio.to_thread(_record, store, p.image, dict(
                 id=f"c{iteration}" + ("" if k == 0 else chr(ord("a") + k)), iteration=iteration, backend=p.backend,
                 seed=p.seed, plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
                 parent_id=p.parent_id, plan_ref=state.get("plan_ref"), seconds=round(p.seconds, 4), cost=p.cost,
@@ -142,11 +142,11 @@ def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int
     return ArtifactStore.for_dir(run_dir), _prompt_for(the_plan, action, iteration), get_backend(settings.backend, settings)
 
 
-def _record(store: ArtifactStore, image: Any, draft: Candidate) -> Candidate:
+def _record(store: ArtifactStore, image: Any, fields: dict[str, Any]) -> Candidate:
     """Store the image, give it a friendly name and log the event; returns the validated Candidate."""
     image = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
     ref = store.put_image(image)
-    candidate = Candidate.model_validate({**draft.__dict__, "image": ref})
+    candidate = Candidate.model_validate({**fields, "image": ref})
     _link_candidate(store, candidate)
     store.log_event("generate", iteration=candidate.iteration, candidate=candidate.id, image=ref.sha256,
                     seed=candidate.seed, strategy=candidate.strategy, seconds=candidate.seconds)

@@ -20,12 +20,18 @@ from graphs.nodes import (
 )
 
 
-def pixloop_builder() -> StateGraph:
+PixloopGraph = StateGraph[LoopState, PixloopConfig, InputState, OutputState]
+CompiledPixloop = CompiledStateGraph[LoopState, PixloopConfig, InputState, OutputState]
+
+
+def pixloop_builder() -> PixloopGraph:
     """The uncompiled loop; compile it with the checkpointer of your choice."""
     g = StateGraph(LoopState, input_schema=InputState, output_schema=OutputState, context_schema=PixloopConfig)
-    g.add_node("plan", plan)
+    # LangGraph's add_node overloads cover (state, runtime) or (state, config), not (state, config, runtime),
+    # and not a node whose input is a Send payload (run_critic takes a CriticTask): both work at run time.
+    g.add_node("plan", plan)  # type: ignore[call-overload]
     g.add_node("generate", generate)
-    g.add_node("check", run_critic)
+    g.add_node("check", run_critic)  # type: ignore[call-overload]
     g.add_node("judge", judge)
     g.add_node("correct", correct_node)
     g.add_node("finalize", finalize)
@@ -39,7 +45,7 @@ def pixloop_builder() -> StateGraph:
     return g
 
 
-def build_pixloop_graph(*, checkpointer: Any = None, name: str = "pixloop") -> CompiledStateGraph:
+def build_pixloop_graph(*, checkpointer: Any = None, name: str = "pixloop") -> CompiledPixloop:
     """The loop compiled: run it (`ainvoke({"brief": ...}, context=PixloopConfig(...))`) or add it as a node of
     another graph. Input: `InputState` (a brief, optionally a run_dir); output: `OutputState`."""
     return pixloop_builder().compile(checkpointer=checkpointer, name=name)

@@ -7,17 +7,50 @@ variable is missing, and tests check every template's variables.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources import files
 from string import Template
 
 VERSION = "1"
 
+_OVERRIDES: dict[str, str] = {}
+"""Template texts that replace their files while an `override` block runs (tests only)."""
+
 
 @lru_cache(maxsize=None)
 def load(name: str) -> Template:
-    """The template `prompts/<name>.txt`."""
+    """The template `prompts/<name>.txt` (or its text from an active `override`)."""
+    if name in _OVERRIDES:
+        return Template(_OVERRIDES[name])
     return Template(files("prompts").joinpath(f"{name}.txt").read_text(encoding="utf-8"))
+
+
+def clear_cache() -> None:
+    """Forget loaded templates and their parse patterns, so the next use reads them again."""
+    load.cache_clear()
+    _pattern.cache_clear()
+
+
+@contextmanager
+def override(name: str, text: str) -> Iterator[None]:
+    """Use `text` as template `name` inside the block: tests reword a template to show nothing depends on its
+    wording. The new text must use exactly the template's variables (ValueError otherwise)."""
+    wanted, got = variables(name), set(Template(text).get_identifiers())
+    if got != wanted:
+        raise ValueError(f"override of {name!r} must use the variables {sorted(wanted)}, not {sorted(got)}")
+    previous = _OVERRIDES.get(name)
+    _OVERRIDES[name] = text
+    clear_cache()
+    try:
+        yield
+    finally:
+        if previous is None:
+            _OVERRIDES.pop(name, None)
+        else:
+            _OVERRIDES[name] = previous
+        clear_cache()
 
 
 def variables(name: str) -> set[str]:
@@ -44,7 +77,8 @@ def _pattern(name: str) -> re.Pattern[str]:
             out.append(f"(?P={var})")
         else:
             seen.add(var)
-            out.append(f"(?P<{var}>.*?)")
+            last = m.end() == len(template)  # a variable that ends the template takes the rest of the text
+            out.append(f"(?P<{var}>.*)" if last else f"(?P<{var}>.*?)")
         pos = m.end()
     out.append(re.escape(template[pos:]))
     return re.compile("".join(out), re.DOTALL)

@@ -17,6 +17,7 @@ from agent.runtime.store import ArtifactStore
 from agent.backends.compose import render
 from agent.models import Box, CheckSpec, Plan, Style, TextElement, Verdict, canvas_size
 from critics import artifacts as A
+from critics.artifacts import naturalness
 from critics.artifacts import (
     LIMITS, ArtifactsCritic, SubCheck, as_rgb, banding_check, blocking_check, blocking_ratio, blur_check,
     classify_style, copy_move_check, exposure_check, limit_score, naturalness_check, noise_check, noise_sigma,
@@ -373,7 +374,7 @@ def test_huge_image_is_read_from_tiles_and_a_subsample(critic):
 
 
 def test_naturalness_is_skipped_with_a_reason_when_no_brisque_model_is_available(monkeypatch):
-    monkeypatch.setattr(A, "brisque_engine", lambda: (None, "no BRISQUE model offline"))
+    monkeypatch.setattr(naturalness, "brisque_engine", lambda: (None, "no BRISQUE model offline"))
     a = photo()
     v = ArtifactsCritic().check(Image.fromarray(a), photo_plan(a), CheckContext())
     assert "no BRISQUE model offline" in v.evidence["skipped"]["naturalness"]
@@ -401,7 +402,7 @@ def test_brisque_model_files_come_from_the_environment(monkeypatch, tmp_path: Pa
     rng.write_text("%YAML:1.0\n")
     monkeypatch.setenv("PIXLOOP_BRISQUE_MODEL", str(model))
     monkeypatch.setenv("PIXLOOP_BRISQUE_RANGE", str(rng))
-    assert A._brisque_files() == (str(model), str(rng))
+    assert A.brisque_files() == (str(model), str(rng))
 
 
 def test_brisque_engine_never_raises_and_explains_itself():
@@ -431,7 +432,7 @@ def test_limit_score_is_one_half_at_the_limit_and_monotonic():
 
 def test_subcheck_passes_exactly_when_its_score_is_at_least_one_half():
     for value in (0, 4, 5, 6, 50):
-        sub = A._make("copy_move", value)
+        sub = A.make_subcheck("copy_move", value)
         assert isinstance(sub, SubCheck)
         assert sub.passed == (value <= LIMITS["copy_move"].value) == (sub.score >= 0.5)
 
@@ -530,11 +531,11 @@ def test_as_rgb_accepts_grey_alpha_float_and_wide_integer_arrays():
 def test_style_comes_from_the_plan_and_the_pixels():
     a = photo()
     assert classify_style(photo_plan(a), a)[0] == "photo"
-    assert classify_style(default_plan(a), A._downscale(a, 512))[0] == "photo"
+    assert classify_style(default_plan(a), A.downscale(a, 512))[0] == "photo"
     assert classify_style(poster_plan("texture"), a)[0] == "texture"
     plan = poster_plan("solid")
     img, _ = render(plan, 0, None)
-    work = A._downscale(np.asarray(img), 512)
+    work = A.downscale(np.asarray(img), 512)
     style, why = classify_style(plan, work, text_mask(plan, work.shape[1], work.shape[0]))
     assert style == "graphic" and "flat or smooth" in why
     assert classify_style(None, np.zeros((1, 1, 3), np.uint8))[0] == "graphic"
@@ -550,7 +551,7 @@ def test_smooth_fraction_ignores_planned_text():
 
 
 def test_naturalness_check_returns_none_without_an_engine(monkeypatch):
-    monkeypatch.setattr(A, "brisque_engine", lambda: (None, "none"))
+    monkeypatch.setattr(naturalness, "brisque_engine", lambda: (None, "none"))
     assert naturalness_check(photo()) is None
     sub = naturalness_check(photo(), engine=lambda rgb: float(max(rgb.shape)))
     assert sub is not None and sub.value == 512.0 and not sub.passed

@@ -383,7 +383,7 @@ def test_a_fault_on_iteration_2_exits_4_and_keeps_candidate_1(tmp_path, capsys) 
 
 
 def test_interruptions_fail_and_events_of_other_prompts_are_ignored() -> None:
-    from agent.backends.comfyui import _Progress
+    from agent.backends.comfyui import Progress as _Progress
 
     backend = ComfyUIBackend(None, {})
     other = json.dumps({"type": "execution_error", "data": {"prompt_id": "someone-else", "node_id": "3"}})

@@ -46,7 +46,7 @@ def squash(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def ocr():
-    from critics.engines import rapidocr_engine
+    from critics.ocr.engines import rapidocr_engine
 
     return rapidocr_engine()
 

@@ -23,7 +23,7 @@ from critics.face import (
     similarity_to_score,
     where,
 )
-from critics.face_engines import (
+from critics.face.engines import (
     ARCFACE_TEMPLATE_112,
     Face,
     FaceEngine,

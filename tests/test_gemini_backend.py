@@ -15,9 +15,9 @@ import pytest
 from PIL import Image
 
 from agent.runtime.store import ArtifactStore
-from agent.backends.base import GenerationRequest
+from agent.backends.base import GenerationRequest, parse_options
 from agent.backends.gemini import (
-    MODELS, PRICE_SOURCE, GeminiBackend, classify, merge_stream, read_answer, split_options,
+    MODELS, PRICE_SOURCE, GeminiBackend, GeminiOptions, classify, merge_stream, read_answer,
 )
 from agent.models.errors import (
     AuthError, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited, SafetyBlocked,
@@ -45,8 +45,7 @@ def serve(*faults: str, **options: Any) -> FakeServer:
 
 
 def backend(server: FakeServer, model: str | None = None, **options: Any) -> GeminiBackend:
-    opts, settings = split_options({**FAST, **options})
-    return GeminiBackend(model=model, base_url=server.url, options=opts, settings=settings)
+    return GeminiBackend(model=model, base_url=server.url, options={**FAST, **options})
 
 
 def plan(ratio: str = "16:9", size: str = "1K") -> Plan:
@@ -119,7 +118,7 @@ def test_model_comes_from_config_and_capabilities_are_declared_per_model(store) 
     assert caps["gemini-2.5-flash-image"].cost_per_image == pytest.approx(0.039, abs=0.001)
     assert "$120/M" in PRICE_SOURCE and all(c.edit and not c.mask for c in caps.values())
     with pytest.raises(ValueError, match="known options: .*image_size"):
-        split_options({"imagesize": "2K"})
+        parse_options(GeminiOptions, {"imagesize": "2K"}, "gemini")
 
 
 def test_gemini_25_gets_no_image_size_and_31_flash_takes_its_extra_ratios(store) -> None:

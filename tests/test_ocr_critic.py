@@ -86,7 +86,7 @@ def inside(inner, outer, margin: float = 0) -> bool:
 @pytest.fixture(scope="module")
 def engine():
     """The shared rapidocr engine, loaded once for the module."""
-    from critics.engines import rapidocr_engine
+    from critics.ocr.engines import rapidocr_engine
 
     return rapidocr_engine()
 
@@ -103,7 +103,7 @@ CTX = CheckContext(candidate_id="c1")
 
 
 def test_engine_is_one_shared_instance_with_quiet_logging(engine):
-    from critics.engines import engine_loaded, rapidocr_engine
+    from critics.ocr.engines import engine_loaded, rapidocr_engine
 
     assert rapidocr_engine() is engine
     assert engine_loaded("rapidocr")
@@ -410,7 +410,7 @@ def test_unknown_ocr_engine_is_rejected():
 
 
 def test_tesseract_engine_reads_a_clean_poster_when_installed():
-    from critics.engines import tesseract_available
+    from critics.ocr.engines import tesseract_available
     from critics.ocr import OcrCritic
 
     if not tesseract_available():

@@ -27,10 +27,7 @@ def fresh_render_caches():
     under the real reference's sha256: empty the caches so no test depends on what ran before it."""
     from agent.backends import compose
 
-    for cache, lock in ((compose._face_cache, compose._face_cache_lock),
-                        (compose._mask_cache, compose._mask_cache_lock)):
-        with lock:
-            cache.clear()
+    compose.clear_caches()
     yield
 
 

@@ -22,26 +22,59 @@ import binascii
 import json
 import os
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import httpx
 from PIL import Image
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from agent.models.errors import BackendError, UnknownBackendError
-from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
-from agent.backends.comfyui import (
-    check_options, decode_output, http_settings, max_side_sizes, open_ref, option, png_bytes, sd_inputs,
-)
+from agent.backends.base import Capabilities, GenerationRequest, GenerationResult, parse_options
 from agent.backends.errors import VARIANTS, AuthError, BadRequest, MalformedResponse, NoImageReturned
-from agent.runtime.http import HttpClient, default_classifier, error_detail
+from agent.backends.sd import StableDiffusionOptions, decode_output, max_side_sizes, open_ref, png_bytes, sd_inputs
 from agent.models import ASPECT_RATIOS
+from agent.models.errors import BackendError, UnknownBackendError
+from agent.runtime.http import HttpClient, default_classifier, error_detail
 
 DEFAULT_BASE_URL = "http://127.0.0.1:7860"
 AUTH_ENV = "A1111_AUTH"
-OPTIONS = ("checkpoint", "sampler", "scheduler", "steps", "cfg", "denoise", "reference_denoise", "reference_mode",
-           "inpainting_fill", "inpaint_full_res", "mask_blur", "max_side", "timeout", "username", "password")
 INFO_KEYS = ("seed", "subseed", "sd_model_name", "sd_model_hash", "sampler_name", "scheduler", "steps", "cfg_scale",
              "width", "height", "denoising_strength", "version")
+
+
+class A1111Options(StableDiffusionOptions):
+    """The a1111 backend's `--backend-option`s: the shared sampling options (checkpoint, steps, cfg, denoise,
+    reference_denoise, max_side, timeout) and HTTP settings, plus these."""
+
+    sampler: str = Field("Euler a", description="sampler_name (GET /sdapi/v1/samplers lists them)")
+    scheduler: str | None = Field(None, description="scheduler (Forge and A1111 1.9+); default: the sampler's")
+    reference_mode: Literal["img2img", "ignore"] = Field(
+        "ignore", description="without a base image, start img2img from reference 1, or ignore references")
+    inpainting_fill: int = Field(1, description="masked area start: 0 fill, 1 original, 2 latent noise, "
+                                                "3 latent nothing")
+    inpaint_full_res: bool = Field(False, description="inpaint the masked area at full resolution")
+    mask_blur: int = Field(4, ge=0, description="mask edge blur in pixels")
+    username: str | None = Field(None, description="HTTP Basic user (prefer the A1111_AUTH variable)")
+    password: SecretStr | None = Field(None, description="HTTP Basic password (prefer the A1111_AUTH variable)")
+    read_timeout: float | None = Field(None, gt=0, description="seconds to wait for one answer (default: timeout)")
+    total_timeout: float | None = Field(None, gt=0, description="give up retrying after this many seconds "
+                                                                "(default: 2 x timeout)")
+    max_concurrency: int = Field(1, ge=1, description="requests in flight at once (the WebUI runs one)")
+
+    @field_validator("inpainting_fill")
+    @classmethod
+    def _fill(cls, v: int) -> int:
+        if v not in (0, 1, 2, 3):
+            raise ValueError("inpainting_fill must be 0 fill, 1 original, 2 latent noise or 3 latent nothing")
+        return v
+
+    @model_validator(mode="after")
+    def _timeouts_follow_timeout(self) -> "A1111Options":
+        if self.read_timeout is None:
+            self.read_timeout = self.timeout
+        if self.total_timeout is None:
+            self.total_timeout = 2 * self.timeout
+        return self
 
 
 def _body(resp: httpx.Response) -> Any:
@@ -86,37 +119,23 @@ class A1111Backend:
 
     name = "a1111"
 
-    def __init__(self, base_url: str | None = None, options: dict[str, Any] | None = None,
+    def __init__(self, base_url: str | None = None, options: A1111Options | Mapping[str, Any] | None = None,
                  model: str | None = None, transport: httpx.AsyncBaseTransport | None = None):
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.options = o = dict(options or {})
-        self.checkpoint = str(o.get("checkpoint") or model or "") or None
-        self.sampler = str(o.get("sampler") or "Euler a")
-        self.scheduler = str(o.get("scheduler") or "") or None
-        self.reference_mode = str(o.get("reference_mode") or "ignore")
+        self.options = o = (options if isinstance(options, A1111Options)
+                            else parse_options(A1111Options, options, self.name))
+        self.checkpoint = o.checkpoint or model or None
+        self.sampler, self.scheduler, self.reference_mode = o.sampler, o.scheduler, o.reference_mode
+        self.steps, self.cfg, self.denoise, self.reference_denoise = o.steps, o.cfg, o.denoise, o.reference_denoise
+        self.inpainting_fill, self.inpaint_full_res, self.mask_blur = o.inpainting_fill, o.inpaint_full_res, o.mask_blur
+        self.max_side = o.max_side
         try:
-            check_options(o, OPTIONS)
-            self.steps = option(o, "steps", int, 20)
-            self.cfg = option(o, "cfg", float, 7.0)
-            self.denoise = option(o, "denoise", float, 0.6)
-            self.reference_denoise = option(o, "reference_denoise", float, 0.85)
-            self.inpainting_fill = option(o, "inpainting_fill", int, 1)
-            self.inpaint_full_res = option(o, "inpaint_full_res", bool, False)
-            self.mask_blur = option(o, "mask_blur", int, 4)
-            self.max_side = option(o, "max_side", int, 2048)
-            timeout = option(o, "timeout", float, 600.0)
-            settings = http_settings(o, read_timeout=timeout, max_concurrency=1, total_timeout=2 * timeout)
-            if self.reference_mode not in ("img2img", "ignore"):
-                raise ValueError(f"backend option reference_mode={self.reference_mode!r}: use img2img or ignore")
-            if self.inpainting_fill not in (0, 1, 2, 3):
-                raise ValueError("backend option inpainting_fill must be 0 fill, 1 original, 2 latent noise or "
-                                 "3 latent nothing")
             auth = self._auth()
         except ValueError as e:
             raise UnknownBackendError(f"a1111 backend: {e}") from None
         self.has_auth = auth is not None
-        self.http = HttpClient(self.name, self.base_url, settings=settings, classifier=self._classify, auth=auth,
-                               transport=transport, family=VARIANTS)
+        self.http = HttpClient(self.name, self.base_url, settings=o.http_settings(), classifier=self._classify,
+                               auth=auth, transport=transport, family=VARIANTS)
         self.capabilities = Capabilities(
             edit=True, mask=True, max_references=1 if self.reference_mode == "img2img" else 0,
             aspect_ratios=list(ASPECT_RATIOS), sizes=max_side_sizes(self.max_side),
@@ -125,7 +144,7 @@ class A1111Backend:
     @classmethod
     def from_config(cls, config: Any) -> "A1111Backend":
         """Build from a PixloopConfig: base_url, model (a checkpoint title) and options."""
-        return cls(getattr(config, "base_url", None), getattr(config, "options", None) or {},
+        return cls(getattr(config, "base_url", None), getattr(config, "options", None),
                    getattr(config, "model", None))
 
     def _auth(self) -> httpx.BasicAuth | None:
@@ -136,8 +155,9 @@ class A1111Backend:
             if not sep:
                 raise ValueError(f"{AUTH_ENV} must be 'user:password'")
             return httpx.BasicAuth(user, password)
-        if self.options.get("username"):
-            return httpx.BasicAuth(str(self.options["username"]), str(self.options.get("password") or ""))
+        if self.options.username:
+            password = self.options.password.get_secret_value() if self.options.password else ""
+            return httpx.BasicAuth(self.options.username, password)
         return None
 
     def _classify(self, resp: httpx.Response) -> Any:
@@ -265,4 +285,4 @@ class A1111Backend:
         return {k: info[k] for k in INFO_KEYS if info.get(k) is not None}
 
 
-__all__ = ["A1111Backend", "explain_422"]
+__all__ = ["A1111Backend", "A1111Options", "explain_422"]

@@ -1,22 +1,25 @@
 """The image backend Protocol: every generator (compose, HTTP APIs, diffusers) sits behind it.
 
 A backend is created from the run configuration (`from_config`), declares its options as one pydantic
-model (`BackendOptions`, parsed by `parse_options`, so `--backend-option KEY=VALUE` strings, unknown keys
-and bad values are handled the same way everywhere) and what it can do (`Capabilities`), and turns a
-`GenerationRequest` into a `GenerationResult`.
+model (a `BackendOptions`, or an `HttpOptions` when it talks HTTP, parsed by `parse_options`, so
+`--backend-option KEY=VALUE` strings, unknown keys and bad values are handled and reported the same way
+everywhere) and what it can do (`Capabilities`), and turns a `GenerationRequest` into a `GenerationResult`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 from agent.models import ImageRef, Plan, Strategy
+from agent.models.config import SECRET_OPTION
 from agent.models.errors import BackendError, BackendOptionError, UnknownBackendError
+from agent.runtime.http import HttpSettings
 
 
 class Capabilities(BaseModel):
@@ -75,25 +78,107 @@ class BackendOptions(BaseModel):
     """Base of a backend's options model: one field per `--backend-option KEY=VALUE` it understands.
 
     Values from the command line arrive as strings; pydantic's lax mode turns "3" into 3 and "true" into
-    True. Unknown keys are an error that lists the known ones."""
+    True. An empty value means the field's default. Unknown keys are an error that lists the known ones."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            return {k: v for k, v in data.items() if v is not None and v != ""}
+        return data
+
+
+class HttpOptions(BackendOptions, HttpSettings):
+    """Options of a backend that talks HTTP: its own fields plus the shared client's `HttpSettings` fields
+    (connect_timeout, read_timeout, max_attempts, backoff_initial, backoff_max, max_retry_after,
+    total_timeout, max_concurrency). A backend redeclares a field to change its default."""
+
+    def http_settings(self) -> HttpSettings:
+        """The HttpSettings part, for `HttpClient(settings=...)`."""
+        return HttpSettings(**{name: getattr(self, name) for name in HttpSettings.model_fields})
 
 
 O = TypeVar("O", bound=BaseModel)
 
+LLM_PREFIX = "llm_"
+"""Options with this prefix configure the LLM planner/judge client (`agent.llm`), not the image backend."""
 
-def parse_options(model: type[O], options: Mapping[str, Any] | None, backend: str) -> O:
-    """Validate a backend's options; an unknown key or bad value is a BackendOptionError naming the known options."""
+_NOT_A: dict[str, str] = {
+    "int_parsing": "int", "int_type": "int", "int_from_float": "int", "float_parsing": "float",
+    "float_type": "float", "bool_parsing": "bool", "bool_type": "bool", "string_type": "str",
+    "list_type": "list",
+}
+_BOUNDS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _is_secret(name: str) -> bool:
+    return any(word in name.lower() for word in SECRET_OPTION)
+
+
+def _bounds(field: FieldInfo | None) -> str | None:
+    """'in (0, 1]', 'at least 1', ... from a field's Gt/Ge/Lt/Le constraints."""
+    lo = hi = None
+    for m in field.metadata if field is not None else ():
+        for attr, side, bracket in (("gt", "lo", "("), ("ge", "lo", "["), ("lt", "hi", ")"), ("le", "hi", "]")):
+            if getattr(m, attr, None) is not None:
+                if side == "lo":
+                    lo = (bracket, getattr(m, attr))
+                else:
+                    hi = (bracket, getattr(m, attr))
+    if lo and hi:
+        return f"in {lo[0]}{lo[1]}, {hi[1]}{hi[0]}"
+    if lo:
+        return f"at least {lo[1]}" if lo[0] == "[" else f"greater than {lo[1]}"
+    if hi:
+        return f"at most {hi[1]}" if hi[0] == "]" else f"less than {hi[1]}"
+    return None
+
+
+def _problem(model: type[BaseModel], err: Any) -> str:
+    """One validation error as a sentence naming the option and the value it was given."""
+    key = str(err["loc"][0]) if err["loc"] else ""
+    msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if not key:
+        return msg
+    value = "***" if _is_secret(key) else err.get("input")
+    kind = err["type"]
+    if kind in _NOT_A:
+        return f"backend option {key}={value!r} is not a valid {_NOT_A[kind]}"
+    if kind == "literal_error":
+        return f"backend option {key}={value!r}: use {str(err['ctx']['expected']).replace(chr(39), '')}"
+    if kind in _BOUNDS and (bounds := _bounds(model.model_fields.get(key))):
+        return f"backend option {key} must be {bounds}, got {value}"
+    return f"backend option {msg}" if msg.startswith(key) else f"backend option {key}: {msg}"
+
+
+def options_error_message(model: type[BaseModel], error: ValidationError, backend: str) -> str:
+    """'<backend> backend: <problems>; unknown option(s) x, y; known options: a, b, c'."""
+    problems: dict[str, str] = {}
+    unknown: list[str] = []
+    for err in error.errors():
+        if err["type"] == "extra_forbidden":
+            unknown.append(str(err["loc"][0]))
+        else:
+            key = str(err["loc"][0]) if err["loc"] else ""
+            problems.setdefault(key or f"#{len(problems)}", _problem(model, err))
+    parts = list(problems.values())
+    if unknown:
+        parts.append(f"unknown option(s) {', '.join(sorted(unknown))}")
+    known = ", ".join(sorted(model.model_fields)) or "none (this backend takes no options)"
+    return f"{backend} backend: {'; '.join(parts)}; known options: {known}"
+
+
+def parse_options(model: type[O], options: Mapping[str, Any] | None, backend: str, *,
+                  error: Callable[[str], Exception] = BackendOptionError) -> O:
+    """Validate a backend's options (`llm_` keys belong to the LLM client and are skipped); an unknown key or
+    bad value raises `error` (a BackendOptionError unless the backend has its own) naming the known options."""
+    values = {k: v for k, v in (options or {}).items() if not str(k).startswith(LLM_PREFIX)}
     try:
-        return model.model_validate(dict(options or {}))
+        return model.model_validate(values)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or 'options'}: "
-            + ("unknown option" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, "))
-            for err in e.errors())
-        known = ", ".join(sorted(model.model_fields))
-        raise BackendOptionError(f"{backend} backend options: {problems} (known options: {known})") from None
+        raise error(options_error_message(model, e, backend)) from None
 
 
 @runtime_checkable
@@ -113,5 +198,6 @@ class ImageBackend(Protocol):
         ...
 
 
-__all__ = ["BackendError", "BackendOptionError", "BackendOptions", "Capabilities", "Correction", "GenerationRequest",
-           "GenerationResult", "ImageBackend", "UnknownBackendError", "parse_options"]
+__all__ = ["LLM_PREFIX", "BackendError", "BackendOptionError", "BackendOptions", "Capabilities", "Correction",
+           "GenerationRequest", "GenerationResult", "HttpOptions", "ImageBackend", "UnknownBackendError",
+           "options_error_message", "parse_options"]

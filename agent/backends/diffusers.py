@@ -6,7 +6,7 @@ The user names a folder saved by diffusers (one with model_index.json, e.g. from
 (folder, device, dtype) and shared by the text-to-image, image-to-image and inpainting
 pipelines (`from_pipe`), so SD 1.5 and SDXL folders work through diffusers' AutoPipelines.
 
-Options (config.options; CLI values arrive as strings): model_path (or config.model),
+Options (`DiffusersOptions`; CLI values arrive as strings): model_path (or config.model),
 device (auto|cpu|cuda|cuda:N|mps), dtype (auto|float16|bfloat16|float32), steps (30),
 guidance_scale, scheduler (a diffusers scheduler class name), max_side (1024), strength
 (img2img, 0.6), inpaint_strength (1.0), overlay (paste the unmasked original back, true),
@@ -20,6 +20,7 @@ import inspect
 import math
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,11 +36,12 @@ except ImportError as e:  # the registry turns this into "install pixloop[diffus
     raise ImportError(f"the diffusers backend needs torch, diffusers and transformers ({e})") from e
 
 from PIL import Image
+from pydantic import Field
 
-from agent.models.errors import BackendError, ConfigError
-from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
+from agent.backends.base import BackendOptions, Capabilities, GenerationRequest, GenerationResult, parse_options
 from agent.backends.errors import SafetyBlocked
 from agent.models import ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS
+from agent.models.errors import BackendError, ConfigError
 
 DEFAULT_STEPS = 30
 DEFAULT_MAX_SIDE = 1024
@@ -60,6 +62,22 @@ class DiffusersConfigError(BackendError, ConfigError):
     """The diffusers backend is misconfigured (no model folder, bad option); raised by from_config."""
 
 
+class DiffusersOptions(BackendOptions):
+    """The diffusers backend's `--backend-option`s (it makes no HTTP calls, so there are no HTTP settings)."""
+
+    model_path: str | None = Field(None, description="the local diffusers pipeline folder (default: --model)")
+    device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps")
+    dtype: str = Field("auto", description="auto (float16 on a GPU, float32 on CPU), float16, bfloat16, float32")
+    steps: int = Field(DEFAULT_STEPS, ge=1, description="inference steps")
+    guidance_scale: float | None = Field(None, ge=0, description="classifier-free guidance (default: the pipeline's)")
+    scheduler: str | None = Field(None, description="a diffusers scheduler class name (default: the folder's)")
+    max_side: int = Field(DEFAULT_MAX_SIDE, ge=MIN_MULTIPLE, description="longest side generated")
+    strength: float = Field(DEFAULT_STRENGTH, gt=0, le=1, description="img2img strength")
+    inpaint_strength: float = Field(DEFAULT_INPAINT_STRENGTH, gt=0, le=1, description="inpainting strength")
+    overlay: bool = Field(True, description="paste the unmasked original back over an inpainting result")
+    variant: str | None = Field(None, description="weight file variant, e.g. fp16")
+
+
 @dataclass
 class _Loaded:
     """One pipeline's weights in memory, with a lock: a pipeline runs one image at a time."""
@@ -68,34 +86,8 @@ class _Loaded:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _option(options: dict[str, Any], key: str, kind: type, default: Any) -> Any:
-    """options[key] as int/float/bool/str (CLI options are strings), or default when absent or empty."""
-    value = options.get(key)
-    if value is None or value == "":
-        return default
-    try:
-        if kind is bool:
-            if isinstance(value, str):
-                if value.strip().lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.strip().lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            return bool(value)
-        if kind is int:
-            number = float(value)
-            if number != int(number):
-                raise ValueError(value)
-            return int(number)
-        return kind(value)
-    except (TypeError, ValueError):
-        raise DiffusersConfigError(f"diffusers option {key}={value!r} is not a valid {kind.__name__}") from None
-
-
-def _model_folder(config: Any) -> Path:
-    """The local pipeline folder named by config.model or options['model_path'], checked."""
-    options = getattr(config, "options", None) or {}
-    raw = options.get("model_path") or getattr(config, "model", None)
+def _model_folder(raw: str | None) -> Path:
+    """The local pipeline folder named by options['model_path'] or config.model, checked."""
     if not raw:
         raise DiffusersConfigError(
             "the diffusers backend needs a local model folder: pass --model PATH or --backend-option "
@@ -171,56 +163,35 @@ class DiffusersBackend:
     _loaded: ClassVar[dict[tuple[str, str, str, str | None], _Loaded]] = {}
     _loaded_lock: ClassVar[threading.Lock] = threading.Lock()
 
-    def __init__(self, model_path: Path, *, device: str = "auto", dtype: str = "auto", steps: int = DEFAULT_STEPS,
-                 guidance_scale: float | None = None, scheduler: str | None = None,
-                 max_side: int = DEFAULT_MAX_SIDE, strength: float = DEFAULT_STRENGTH,
-                 inpaint_strength: float = DEFAULT_INPAINT_STRENGTH, overlay: bool = True,
-                 variant: str | None = None):
-        if steps < 1:
-            raise DiffusersConfigError(f"diffusers option steps must be at least 1, got {steps}")
-        if max_side < MIN_MULTIPLE:
-            raise DiffusersConfigError(f"diffusers option max_side must be at least {MIN_MULTIPLE}, got {max_side}")
-        for key, value in (("strength", strength), ("inpaint_strength", inpaint_strength)):
-            if not 0.0 < value <= 1.0:
-                raise DiffusersConfigError(f"diffusers option {key} must be in (0, 1], got {value}")
-        if guidance_scale is not None and guidance_scale < 0:
-            raise DiffusersConfigError(f"diffusers option guidance_scale must be >= 0, got {guidance_scale}")
+    def __init__(self, model_path: Path, options: DiffusersOptions | Mapping[str, Any] | None = None):
+        o = options if isinstance(options, DiffusersOptions) else parse_options(
+            DiffusersOptions, options, self.name, error=DiffusersConfigError)
+        self.options = o
         self.model_path = model_path
-        self.device = _device(device)
-        self.dtype = _dtype(dtype, self.device)
-        self.steps = steps
-        self.guidance_scale = guidance_scale
-        self.scheduler_cls = _scheduler_class(scheduler)
-        self.max_side = max_side
-        self.strength = strength
-        self.inpaint_strength = inpaint_strength
-        self.overlay = overlay
-        self.variant = variant
+        self.device = _device(o.device)
+        self.dtype = _dtype(o.dtype, self.device)
+        self.steps = o.steps
+        self.guidance_scale = o.guidance_scale
+        self.scheduler_cls = _scheduler_class(o.scheduler)
+        self.max_side = o.max_side
+        self.strength = o.strength
+        self.inpaint_strength = o.inpaint_strength
+        self.overlay = o.overlay
+        self.variant = o.variant
         self._pipes: dict[str, Any] = {}
         self._pipes_lock = threading.Lock()
         self.capabilities = Capabilities(
             edit=True, mask=True, max_references=0, aspect_ratios=list(ASPECT_RATIOS),
-            sizes=[t for t in SIZE_TIERS if LONG_SIDE[t] <= max_side], native_long_side=max_side,
+            sizes=[t for t in SIZE_TIERS if LONG_SIDE[t] <= o.max_side], native_long_side=o.max_side,
             deterministic=True, cost_per_image=0.0,
         )
 
     @classmethod
     def from_config(cls, config: Any) -> "DiffusersBackend":
         """Check the folder and options now (cheap); the weights load on the first generate()."""
-        options = getattr(config, "options", None) or {}
-        return cls(
-            _model_folder(config),
-            device=_option(options, "device", str, "auto"),
-            dtype=_option(options, "dtype", str, "auto"),
-            steps=_option(options, "steps", int, DEFAULT_STEPS),
-            guidance_scale=_option(options, "guidance_scale", float, None),
-            scheduler=_option(options, "scheduler", str, None),
-            max_side=_option(options, "max_side", int, DEFAULT_MAX_SIDE),
-            strength=_option(options, "strength", float, DEFAULT_STRENGTH),
-            inpaint_strength=_option(options, "inpaint_strength", float, DEFAULT_INPAINT_STRENGTH),
-            overlay=_option(options, "overlay", bool, True),
-            variant=_option(options, "variant", str, None),
-        )
+        options = parse_options(DiffusersOptions, getattr(config, "options", None), cls.name,
+                                error=DiffusersConfigError)
+        return cls(_model_folder(options.model_path or getattr(config, "model", None)), options)
 
     # --- loading -----------------------------------------------------------------------------
 
@@ -380,3 +351,6 @@ class DiffusersBackend:
         """Run the pipeline off the event loop; local generation costs nothing."""
         image, meta = await asyncio.to_thread(self._generate_sync, request, store)
         return GenerationResult(image=image, cost=0.0, meta=meta)
+
+
+__all__ = ["DiffusersBackend", "DiffusersConfigError", "DiffusersOptions", "generation_size"]

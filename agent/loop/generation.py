@@ -120,7 +120,7 @@ async def _produce(action: Action | None, *, backend: Any, store: ArtifactStore,
     base = candidates.get(action.base_candidate_id or "") if action else None
     strategy = action.strategy if action else None
 
-    if strategy == "typeset_text" and base is not None:
+    if action is not None and strategy == "typeset_text" and base is not None:
         t0 = time.perf_counter()
         image, meta = await asyncio.to_thread(typeset, store.open(base.image), plan, action.elements, seed,
                                               action.regions)
@@ -133,7 +133,8 @@ async def _produce(action: Action | None, *, backend: Any, store: ArtifactStore,
         return [Produced(image, "upscale", base.seed, 0.0, time.perf_counter() - t0, base.id, meta)]
 
     correction = _correction(action)
-    if strategy in EDIT_STRATEGIES and base is not None and action.regions and backend.capabilities.edit:
+    if (action is not None and strategy in EDIT_STRATEGIES and base is not None and action.regions
+            and backend.capabilities.edit):
         mask_ref = None
         if backend.capabilities.mask:
             size = (base.image.width, base.image.height)

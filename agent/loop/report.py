@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.models import Candidate, PixloopConfig, Verdict
+from agent.models import Action, Candidate, PixloopConfig, Verdict
 
 REPORT_VERSION = 1
 
@@ -36,11 +36,11 @@ def explain(status: str, reason: str | None, best: Candidate | None, verdicts: l
     return f"Stopped because {why}.{best_txt}"
 
 
-def _action_row(action: Any, candidates: list[Candidate], verdicts: list[Verdict]) -> dict[str, Any]:
+def _action_row(action: Action, candidates: list[Candidate], verdicts: list[Verdict]) -> dict[str, Any]:
     """An action plus what it changed: per-critic score deltas of the candidates it produced."""
-    row = action.model_dump(mode="json", exclude_defaults=False)
+    row: dict[str, Any] = action.model_dump(mode="json", exclude_defaults=False)
     made = [c for c in candidates if c.iteration == action.iteration]
-    after = {}
+    after: dict[str, float] = {}
     for c in made:
         scores = {v.critic: v.score for v in verdicts if v.candidate_id == c.id}
         if sum(scores.values()) >= sum(after.values()):

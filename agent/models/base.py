@@ -31,7 +31,7 @@ class Model(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=False)
 
-    def model_dump(self, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+    def model_dump(self, **kwargs: Any) -> dict[str, Any]:
         if not kwargs and _compact.get():
             kwargs = {"exclude_defaults": True}
         return super().model_dump(**kwargs)

@@ -28,11 +28,13 @@ def add_fake_server_parser(sub: Any) -> None:
 
 
 def fake_server_command(args: argparse.Namespace) -> int:
-    try:
-        from agent.testing.fakes import FaultPlan, create_fake_app, serve
-    except ImportError as e:
-        return fail(f"fake servers need the 'fakes' extra: pip install 'pixloop[fakes]' ({e})", EXIT_BAD_INPUT)
+    # agent.testing.fakes imports without the web dependencies; they are checked here, before anything starts
+    from agent.testing.fakes import INSTALL_HINT, FaultPlan, create_fake_app, missing_web_dependencies, serve
 
+    missing = missing_web_dependencies()
+    if missing:
+        return fail(f"fake servers need the 'fakes' extra ({', '.join(missing)} not installed): {INSTALL_HINT}",
+                    EXIT_BAD_INPUT)
     try:
         app = create_fake_app(args.kind, FaultPlan.parse(args.fault, args.latency))
     except ValueError as e:

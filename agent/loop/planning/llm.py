@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rapidfuzz import fuzz
 
 from agent.backends.compose.fonts import FONTS
-from agent.llm import ChatClient, ChatMessage, client_from_config, downscale, run_sync
+from agent.llm import ChatClient, ChatMessage, ImageInput, client_from_config, downscale, run_sync
 from agent.llm.json_output import complete_json
 from agent.loop.planning.design import layout_regions
 from agent.loop.planning.people import looks_like_person
@@ -196,7 +196,7 @@ def design_to_plan(design: PlanDesign, brief: Brief, references: list[ImageRef],
     width, height = canvas_size(aspect, size)
     placed_subjects = [_box(s.region) for s in design.subjects if s.reference <= len(references)]
     texts = enforce_text(design.text, required_text(brief), notes, avoid=placed_subjects)
-    elements = [TextElement(id=i, content=c, role=r, region=b)  # type: ignore[arg-type]
+    elements = [TextElement(id=i, content=c, role=r, region=b)
                 for i, (c, r, b) in zip(_ids([r for _, r, _ in texts]), texts)]
     _, fallback_boxes = layout_regions(len(texts), len(references), width / height >= 1.7)
     by_ref = {s.reference: s for s in design.subjects}
@@ -207,7 +207,7 @@ def design_to_plan(design: PlanDesign, brief: Brief, references: list[ImageRef],
         region = _box(s.region) if s else fallback_boxes[i]
         if s is None:
             notes.append(f"reference {i + 1} placed by the default layout (the model did not place it)")
-        subjects.append(Subject(id=f"{kind}{i + 1}", kind=kind, reference=ref, region=region))  # type: ignore[arg-type]
+        subjects.append(Subject(id=f"{kind}{i + 1}", kind=kind, reference=ref, region=region))
     palette = list(design.style.palette)
     while len(palette) < 3:
         palette.append(palette[-1])
@@ -239,7 +239,7 @@ def planner_messages(brief: Brief, references: list[ImageRef], store: Any) -> li
                   required_text="\n".join(f'"{t}"' for t in req) or "(none: the image has no text)",
                   canvas="; ".join(canvas) or "your choice, from the brief",
                   references=str(len(references)) if references else "none")
-    images = [downscale(store.open(r).convert("RGB"), REFERENCE_MAX_SIDE) for r in references]
+    images: list[ImageInput] = [downscale(store.open(r).convert("RGB"), REFERENCE_MAX_SIDE) for r in references]
     return [ChatMessage("system", system), ChatMessage("user", user, images)]
 
 

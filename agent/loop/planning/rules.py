@@ -43,7 +43,7 @@ class RulePlanner:
             for i, t in enumerate(texts)
         ]
         subjects = [
-            Subject(id=f"{k}{i + 1}", kind=k, reference=r, region=subject_boxes[i])  # type: ignore[arg-type]
+            Subject(id=f"{k}{i + 1}", kind=k, reference=r, region=subject_boxes[i])
             for i, (k, r) in enumerate(zip(kinds, references))
         ]
         notes = [f"canvas {aspect} {size} ({width}x{height})"] + notes

@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent.testing.fakes.base import FaultPlan, RequestLog, apply_delay, fake_render
-from agent.testing.fakes.comfyui import request_fault_response, reset_connection
+from agent.testing.fakes.replies import request_fault_response, reset_connection
 
 SAMPLERS = ("Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DDIM", "UniPC", "LCM")
 MODELS = ({"title": "sd_xl_base_1.0.safetensors [31e35c80fc]", "model_name": "sd_xl_base_1.0",

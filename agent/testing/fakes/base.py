@@ -1,23 +1,26 @@
-"""Shared parts of the fake servers: request recording, rendering and a threaded runner (faults: `agent.testing.faults`)."""
+"""Shared parts of the fake servers: request recording, rendering and a threaded runner (faults:
+`agent.testing.faults`; uvicorn is imported only when a server starts)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import io
-import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from PIL import Image
 
-from agent.testing.faults import FAULT_KINDS, Fault, FaultPlan
+from agent.testing.faults import Fault, FaultPlan
 from prompts import parse as parse_prompt
+
 
 @dataclass
 class Recorded:
+    """One request a fake received."""
+
     method: str
     path: str
     headers: dict[str, str]
@@ -154,3 +157,6 @@ async def apply_delay(faults: FaultPlan, fault: Fault | None) -> None:
     delay = faults.latency + ((fault.value or 2.0) if fault and fault.kind == "slow" else 0.0)
     if delay > 0:
         await asyncio.sleep(delay)
+
+
+__all__ = ["Fault", "FaultPlan", "FakeServer", "RequestLog", "Recorded", "apply_delay", "fake_render", "serve"]

@@ -4,7 +4,8 @@ It checks requests the way real servers do (messages, data-URL images that decod
 json_schema whose objects list every property and forbid extras) and answers deterministically
 from the request: planner requests (schema `pixloop_plan`) get a plan JSON built from the quoted
 strings in the user text, judge requests (`pixloop_judge`) scores from simple image statistics,
-rewrite requests a plain-text prompt. Answers that claim a schema are checked against it.
+rewrite requests a plain-text prompt. Prompts are read through pixloop's own templates
+(`prompts.parse`), never by their wording. Answers that claim a schema are checked against it.
 
 Options (create_app(faults, **options)):
   mode: ok | fenced | prose | parts | invalid_once | invalid | schema_invalid_once | length | refusal |
@@ -40,6 +41,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay
+from prompts import parse as parse_prompt
 
 PLAN_SCHEMA = "pixloop_plan"
 JUDGE_SCHEMA = "pixloop_judge"
@@ -182,9 +184,10 @@ def read_messages(body: dict[str, Any]) -> tuple[list[dict[str, Any]], list[tupl
 # --------------------------------------------------------------------------- deterministic answers
 
 
-def _brief_line(user_text: str) -> str:
-    m = re.search(r"^Brief:\s*(.+)$", user_text, flags=re.MULTILINE)
-    return m.group(1) if m else user_text
+def _brief(user_text: str) -> str:
+    """The brief of a planner request, read through the template pixloop wrote it with (else the whole text)."""
+    asked = parse_prompt("planner_user", user_text)
+    return asked["prompt"] if asked else user_text
 
 
 def plan_answer(user_text: str, n_images: int, options: dict[str, Any]) -> dict[str, Any]:
@@ -192,7 +195,7 @@ def plan_answer(user_text: str, n_images: int, options: dict[str, Any]) -> dict[
     from agent.loop.planning import detect_aspect, detect_size, extract_quoted, layout_regions, style_for_prompt
     from agent.models import canvas_size
 
-    brief = _brief_line(user_text)
+    brief = _brief(user_text)
     texts = extract_quoted(user_text)[:6]
     aspect = options.get("aspect") or detect_aspect(brief) or "1:1"
     size = detect_size(brief) or "1K"
@@ -347,14 +350,13 @@ def create_app(faults: FaultPlan | None = None, **options: Any) -> Starlette:
                                            "type": "BadRequestError", "param": None, "code": 400}}, status_code=400)
         is_repair = any(m["role"] == "assistant" for m in messages)
         user_text = "\n".join(m["text"] for m in messages if m["role"] == "user")
-        system_text = "\n".join(m["text"] for m in messages if m["role"] in ("system", "developer"))
         if schema_name == PLAN_SCHEMA:
             answer: Any = plan_answer(user_text, len(images), options)
         elif schema_name == JUDGE_SCHEMA:
             answer = judge_answer(images, options)
         elif schema is not None:
             answer = _schema_default(schema)
-        elif "rewrite" in (system_text + user_text[:300]).lower():
+        elif parse_prompt("rewrite_prompt", user_text) is not None:  # read through pixloop's template
             answer = rewrite_answer(user_text)
         else:
             answer = "ok: " + (user_text.strip().splitlines() or [""])[-1][:200]

@@ -1,9 +1,10 @@
-"""Process-wide, lazily created model engines shared by the critics.
+"""OCR engines (rapidocr, optional Tesseract): process-wide, lazily created, shared by the critics.
 
 Models are expensive to load (rapidocr: ~0.9 s import + init), so each engine is
 created once per process, on first use, under a lock (double-checked), and then
-shared by every critic and thread. Add later engines (faces, artifacts) here with
-the same pattern: a module-level slot, a lock and an accessor function.
+shared by every critic and thread. Other engines (the face engines in
+critics.face.engines) follow the same pattern: a module-level slot, a lock and an
+accessor function.
 
 Thread safety (measured, see tests/test_ocr_critic.py): one RapidOCR instance
 called from two threads at once on different images returns the same results as

@@ -1,0 +1,370 @@
+"""The ComfyUI backend class and its options: plan the graph for a request, upload its images, queue it,
+wait for it (websocket, else polling /history) and fetch the image it saved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from PIL import Image
+from pydantic import Field
+
+from agent.backends.base import Capabilities, GenerationRequest, GenerationResult, parse_options
+from agent.backends.comfyui.protocol import (
+    Progress, close_quietly, comfyui_classifier, execution_error_message, explain_prompt_error,
+)
+from agent.backends.comfyui.workflow import (
+    WorkflowError, builtin_workflow, load_workflow, pick_output, placeholders, reference_slots, substitute,
+)
+from agent.backends.errors import VARIANTS, BackendTimeout, BadRequest, MalformedResponse, NoImageReturned
+from agent.backends.sd import StableDiffusionOptions, decode_output, max_side_sizes, open_ref, png_bytes, sd_inputs
+from agent.models import ASPECT_RATIOS, ImageRef
+from agent.models.errors import BackendError, BackendOptionError
+from agent.runtime.http import HttpClient
+
+log = logging.getLogger("pixloop.comfyui")
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8188"
+DEFAULT_CHECKPOINT = "sd_xl_base_1.0.safetensors"
+WS_IDLE_CHECK = 5.0
+"""Seconds of websocket silence after which /history is asked directly (a missed event must not hang us)."""
+
+
+class ComfyUIOptions(StableDiffusionOptions):
+    """The comfyui backend's `--backend-option`s: the shared sampling options (checkpoint, steps, cfg, denoise,
+    reference_denoise, max_side, timeout for the whole wait) and HTTP settings, plus these."""
+
+    workflow: str | None = Field(None, description="an API-format workflow file with {{placeholders}} "
+                                                   "(default: the built-in txt2img/img2img/inpaint graphs)")
+    sampler: str = Field("euler", description="KSampler sampler_name")
+    scheduler: str = Field("normal", description="KSampler scheduler")
+    reference_mode: Literal["img2img", "ignore"] = Field(
+        "img2img", description="without a base image, start the built-in graphs from reference 1, or ignore it")
+    poll_interval: float = Field(1.0, gt=0, description="seconds between /history polls")
+    websocket: bool = Field(True, description="follow progress on /ws; false polls /history only")
+    read_timeout: float = Field(60.0, gt=0, description="seconds to wait for one HTTP answer")
+    max_concurrency: int = Field(2, ge=1, description="requests in flight at once")
+
+
+class ComfyUIBackend:
+    """Runs a workflow on a ComfyUI server (local diffusion; any size in multiples of 8; costs nothing)."""
+
+    name = "comfyui"
+
+    def __init__(self, base_url: str | None = None, options: ComfyUIOptions | Mapping[str, Any] | None = None,
+                 model: str | None = None, transport: httpx.AsyncBaseTransport | None = None):
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.options = o = (options if isinstance(options, ComfyUIOptions)
+                            else parse_options(ComfyUIOptions, options, self.name))
+        self.checkpoint = o.checkpoint or model or DEFAULT_CHECKPOINT
+        self.steps, self.cfg, self.sampler, self.scheduler = o.steps, o.cfg, o.sampler, o.scheduler
+        self.denoise, self.reference_denoise, self.reference_mode = o.denoise, o.reference_denoise, o.reference_mode
+        self.max_side, self.timeout = o.max_side, o.timeout
+        self.poll_interval, self.use_ws = o.poll_interval, o.websocket
+        self.workflow: dict[str, Any] | None = None
+        self.workflow_path: str | None = None
+        if o.workflow:
+            self.workflow_path = o.workflow
+            try:
+                self.workflow = load_workflow(self.workflow_path)
+            except BackendError as e:
+                raise BackendOptionError(f"comfyui backend: {e}") from None
+        self.http = HttpClient(self.name, self.base_url, settings=o.http_settings(), classifier=comfyui_classifier,
+                               transport=transport, family=VARIANTS)
+        self.capabilities = self._capabilities()
+
+    @classmethod
+    def from_config(cls, config: Any) -> "ComfyUIBackend":
+        """Build from a PixloopConfig: base_url, model (the checkpoint) and options."""
+        return cls(getattr(config, "base_url", None), getattr(config, "options", None),
+                   getattr(config, "model", None))
+
+    def _capabilities(self) -> Capabilities:
+        if self.workflow is not None:
+            used = placeholders(self.workflow)
+            edit, mask, refs = "base_image" in used, "mask" in used, reference_slots(self.workflow)
+        else:
+            edit, mask, refs = True, True, 1 if self.reference_mode == "img2img" else 0
+        return Capabilities(edit=edit, mask=mask, max_references=refs, aspect_ratios=list(ASPECT_RATIOS),
+                            sizes=max_side_sizes(self.max_side), native_long_side=min(1024, self.max_side),
+                            deterministic=False, cost_per_image=0.0)
+
+    # -- request building --
+
+    async def _upload(self, data: bytes, filename: str) -> str:
+        """POST /upload/image; returns the name the server gave the file (use it, not ours)."""
+        resp = await self.http.request("POST", "/upload/image", files={"image": (filename, data, "image/png")},
+                                       data={"type": "input", "overwrite": "true"})
+        body = self.http.json(resp)
+        if not isinstance(body, dict) or not body.get("name"):
+            raise MalformedResponse(f"comfyui: /upload/image answered without a name: {str(body)[:200]}")
+        sub = str(body.get("subfolder") or "").strip("/")
+        return f"{sub}/{body['name']}" if sub else str(body["name"])
+
+    def _prepare_images(self, request: GenerationRequest, store: Any, size: tuple[int, int], refs: int,
+                        init_from_reference: bool) -> dict[str, tuple[bytes, str]]:
+        """PNG bytes and upload names per placeholder; base image and mask are resized to the render size."""
+        from agent.backends.compose import cover_fit
+
+        w, h = size
+        out: dict[str, tuple[bytes, str]] = {}
+        if request.base_image is not None:
+            img = open_ref(store, request.base_image, "base image").convert("RGB")
+            if img.size != size:
+                img = img.resize(size, Image.Resampling.LANCZOS)
+            out["base_image"] = (png_bytes(img), f"pixloop-{request.base_image.sha256[:16]}-{w}x{h}.png")
+            if request.mask is not None:
+                m = open_ref(store, request.mask, "mask").convert("L")
+                if m.size != size:
+                    m = m.resize(size, Image.Resampling.NEAREST)
+                out["mask"] = (png_bytes(m.convert("RGB")), f"pixloop-mask-{request.mask.sha256[:16]}-{w}x{h}.png")
+        elif init_from_reference and request.references:
+            ref = request.references[0]
+            img = cover_fit(open_ref(store, ref, "reference image").convert("RGB"), w, h)
+            out["base_image"] = (png_bytes(img), f"pixloop-ref-{ref.sha256[:16]}-{w}x{h}.png")
+        for i, ref in enumerate(request.references[:refs], start=1):
+            suffix = Path(ref.path).suffix.lower() or ".png"
+            out[f"reference_{i}"] = (open_store_bytes(store, ref), f"pixloop-ref-{ref.sha256[:16]}{suffix}")
+        return out
+
+    def _plan_graph(self, request: GenerationRequest) -> tuple[dict[str, Any], str, dict[str, Any], list[str]]:
+        """The graph template, its label, the placeholder values that need no upload, and notes."""
+        plan = request.plan
+        w, h, notes, prompt = sd_inputs(request, self.max_side)
+        values: dict[str, Any] = {
+            "prompt": prompt, "negative": ", ".join(plan.negative), "instruction": request.instruction,
+            "seed": request.seed, "width": w, "height": h, "steps": self.steps, "cfg": self.cfg,
+            "sampler": self.sampler, "scheduler": self.scheduler, "checkpoint": self.checkpoint,
+            "denoise": self.denoise,
+        }
+        if self.workflow is not None:
+            used = placeholders(self.workflow)
+            if request.base_image is not None and "base_image" not in used:
+                raise WorkflowError(f"workflow {self.workflow_path} has no {{{{base_image}}}} placeholder, "
+                                    "so it cannot edit an image")
+            if request.mask is not None and "mask" not in used:
+                raise WorkflowError(f"workflow {self.workflow_path} has no {{{{mask}}}} placeholder, "
+                                    "so it cannot apply an edit mask")
+            slots = reference_slots(self.workflow)
+            if len(request.references) > slots:
+                notes.append(f"{len(request.references) - slots} reference image(s) ignored: "
+                             f"the workflow takes {slots}")
+            return self.workflow, str(self.workflow_path), values, notes
+        if request.base_image is not None:
+            name = "inpaint" if request.mask is not None else "img2img"
+            if request.references:
+                notes.append(f"{len(request.references)} reference image(s) ignored: the built-in edit graph "
+                             "takes only the base image")
+        elif request.mask is not None:
+            raise BadRequest("comfyui: a mask needs a base image to edit")
+        elif request.references and self.reference_mode == "img2img":
+            name = "img2img"
+            values["denoise"] = self.reference_denoise
+            notes.append(f"reference image 1 used as the img2img start (denoise {self.reference_denoise}); "
+                         "Stable Diffusion has no multi-image fusion")
+            if len(request.references) > 1:
+                notes.append(f"{len(request.references) - 1} further reference image(s) ignored")
+        else:
+            name = "txt2img"
+            if request.references:
+                notes.append(f"{len(request.references)} reference image(s) ignored (reference_mode=ignore)")
+        return builtin_workflow(name), f"builtin:{name}", values, notes
+
+    # -- running --
+
+    async def generate(self, request: GenerationRequest, store: Any) -> GenerationResult:
+        """Upload inputs, queue the graph, wait for it (websocket, else polling) and fetch the image."""
+        before = self.http.usage.snapshot()
+        t0 = time.perf_counter()
+        template, label, values, notes = self._plan_graph(request)
+        size = (values["width"], values["height"])
+        refs = reference_slots(template) if self.workflow is not None else 0
+        from_reference = self.workflow is None and label == "builtin:img2img" and request.base_image is None
+        images = await asyncio.to_thread(self._prepare_images, request, store, size, refs, from_reference)
+        for key, (data, filename) in images.items():
+            values[key] = await self._upload(data, filename)
+        graph = substitute(template, values)
+
+        client_id = uuid.uuid4().hex
+        ws = await self._open_ws(client_id) if self.use_ws else None
+        progress = Progress()
+        try:
+            prompt_id = await self._submit(graph, client_id)
+            entry, via = await self._wait(ws, prompt_id, progress)
+        finally:
+            if ws is not None:
+                await close_quietly(ws)
+        outputs = entry.get("outputs") or progress.outputs
+        if not isinstance(outputs, dict):
+            raise MalformedResponse(f"comfyui: history outputs for {prompt_id} are not an object")
+        picked = pick_output(graph, outputs)
+        if picked is None:
+            raise NoImageReturned(f"comfyui: prompt {prompt_id} finished without an image (no SaveImage/"
+                                  f"PreviewImage output had images; outputs from nodes {sorted(outputs) or 'none'})")
+        node_id, info = picked
+        image = await self._view(info)
+        if image.size != size:
+            notes.append(f"the server returned {image.width}x{image.height}, not the requested {size[0]}x{size[1]}")
+        after = self.http.usage.snapshot()
+        meta: dict[str, Any] = {
+            "backend": self.name, "prompt_id": prompt_id, "workflow": label, "seed": request.seed,
+            "size": list(size), "checkpoint": values["checkpoint"] if "checkpoint" in placeholders(template) else None,
+            "steps": self.steps, "cfg": self.cfg, "sampler": self.sampler, "scheduler": self.scheduler,
+            "output": {"node": node_id, "filename": info.get("filename"), "type": info.get("type", "output")},
+            "completion": via, "previews": progress.previews, "seconds": round(time.perf_counter() - t0, 3),
+            "usage": {k: after[k] - before[k] for k in ("requests", "retries", "failures")},
+        }
+        if label != "builtin:txt2img" and "denoise" in placeholders(template):
+            meta["denoise"] = values["denoise"]
+        if notes:
+            meta["notes"] = notes
+        return GenerationResult(image=image, cost=0.0, meta=meta)
+
+    async def _submit(self, graph: dict[str, Any], client_id: str) -> str:
+        resp = await self.http.request("POST", "/prompt", json={"prompt": graph, "client_id": client_id})
+        body = self.http.json(resp)
+        if not isinstance(body, dict) or not body.get("prompt_id"):
+            raise MalformedResponse(f"comfyui: /prompt answered without a prompt_id: {str(body)[:200]}")
+        if body.get("node_errors"):
+            raise BadRequest(explain_prompt_error({"error": "prompt accepted with node errors",
+                                                   "node_errors": body["node_errors"]}))
+        return str(body["prompt_id"])
+
+    def _ws_url(self, client_id: str) -> str:
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + "/ws", f"clientId={client_id}", ""))
+
+    async def _open_ws(self, client_id: str) -> Any | None:
+        """Connect the progress websocket before queueing, so no event is missed; None if it cannot."""
+        from websockets.asyncio.client import connect
+
+        try:
+            return await connect(self._ws_url(client_id), open_timeout=self.http.settings.connect_timeout,
+                                 max_size=None, close_timeout=1)
+        except Exception as e:  # any handshake/network failure means: poll instead
+            log.info("comfyui websocket unavailable (%s: %s); polling /history instead", type(e).__name__, e)
+            return None
+
+    async def _wait(self, ws: Any | None, prompt_id: str, progress: Progress) -> tuple[dict[str, Any], str]:
+        """The prompt's history entry once it finished, and how we learnt it ('websocket' or 'polling')."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        if ws is not None:
+            entry = await self._listen(ws, prompt_id, progress, deadline)
+            if entry is not None:
+                return entry, "websocket"
+        while True:
+            entry = await self._history(prompt_id)
+            if entry is not None:
+                return entry, "websocket" if progress.finished else "polling"
+            if loop.time() + self.poll_interval > deadline:
+                raise BackendTimeout(f"comfyui: prompt {prompt_id} did not finish within {self.timeout:g} s "
+                                     "(raise --backend-option timeout=SECONDS)")
+            await asyncio.sleep(self.poll_interval)
+
+    async def _listen(self, ws: Any, prompt_id: str, progress: Progress, deadline: float) -> dict[str, Any] | None:
+        """Follow websocket events to the end of our prompt; None if the socket drops first (then we poll)."""
+        from websockets.exceptions import ConnectionClosed
+
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise BackendTimeout(f"comfyui: prompt {prompt_id} did not finish within {self.timeout:g} s "
+                                     "(raise --backend-option timeout=SECONDS)")
+            try:
+                message = await asyncio.wait_for(ws.recv(), timeout=min(remaining, WS_IDLE_CHECK))
+            except TimeoutError:
+                entry = await self._history(prompt_id)
+                if entry is not None:
+                    return entry
+                continue
+            except (ConnectionClosed, OSError) as e:
+                log.info("comfyui websocket closed before prompt %s finished (%s); polling /history", prompt_id, e)
+                return None
+            if isinstance(message, bytes):
+                progress.previews += 1
+                continue
+            if self._on_event(message, prompt_id, progress):
+                progress.finished = True
+                entry = await self._history(prompt_id)
+                if entry is None and progress.outputs:
+                    return {"outputs": progress.outputs}
+                return entry
+
+    def _on_event(self, message: str, prompt_id: str, progress: Progress) -> bool:
+        """Handle one text frame; True when our prompt has finished. Raises on execution errors."""
+        try:
+            event = json.loads(message)
+        except ValueError:
+            return False
+        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
+            return False
+        kind, data = event.get("type"), event["data"]
+        if data.get("prompt_id") not in (None, prompt_id):
+            return False
+        if kind == "execution_error":
+            raise BackendError(execution_error_message(data))
+        if kind == "execution_interrupted":
+            raise BackendError(f"comfyui: prompt {prompt_id} was interrupted on the server "
+                               f"(node {data.get('node_id', '?')})")
+        if kind == "executed" and isinstance(data.get("output"), dict):
+            progress.outputs[str(data.get("node"))] = data["output"]
+        elif kind == "progress":
+            progress.steps = (int(data.get("value", 0)), int(data.get("max", 0)))
+            log.debug("comfyui %s node %s: step %s/%s", prompt_id, data.get("node"), *progress.steps)
+        elif kind == "execution_success":
+            return True
+        elif kind == "executing" and data.get("node") is None:
+            return True
+        return False
+
+    async def _history(self, prompt_id: str) -> dict[str, Any] | None:
+        """The finished prompt's history entry, None while queued or running; raises on execution errors."""
+        resp = await self.http.request("GET", f"/history/{prompt_id}")
+        body = self.http.json(resp)
+        if not isinstance(body, dict):
+            raise MalformedResponse(f"comfyui: /history/{prompt_id} is not an object: {str(body)[:120]}")
+        entry = body.get(prompt_id)
+        if entry is None:
+            return None
+        if not isinstance(entry, dict):
+            raise MalformedResponse(f"comfyui: history entry for {prompt_id} is not an object")
+        status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+        if status.get("status_str") == "error":
+            messages = [m for m in status.get("messages") or [] if isinstance(m, list) and len(m) == 2]
+            for kind, data in messages:
+                if kind == "execution_error" and isinstance(data, dict):
+                    raise BackendError(execution_error_message(data))
+            if any(kind == "execution_interrupted" for kind, _ in messages):
+                raise BackendError(f"comfyui: prompt {prompt_id} was interrupted on the server")
+            raise BackendError(f"comfyui: prompt {prompt_id} failed ({[k for k, _ in messages]})")
+        return entry
+
+    async def _view(self, info: dict[str, Any]) -> Image.Image:
+        params = {"filename": str(info.get("filename")), "subfolder": str(info.get("subfolder") or ""),
+                  "type": str(info.get("type") or "output")}
+        resp = await self.http.request("GET", "/view", params=params)
+        return await asyncio.to_thread(decode_output, resp.content, f"comfyui output {params['filename']}")
+
+
+def open_store_bytes(store: Any, ref: ImageRef) -> bytes:
+    """A stored image's file bytes, as they are (uploads keep their format)."""
+    if store is None:
+        raise BackendError("reference images given but no artifact store to read them")
+    try:
+        return store.path(ref).read_bytes()
+    except OSError as e:
+        raise BackendError(f"cannot read reference image {ref.path}: {e}") from e
+
+
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_CHECKPOINT", "ComfyUIBackend", "ComfyUIOptions", "open_store_bytes"]

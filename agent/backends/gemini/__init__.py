@@ -1,0 +1,29 @@
+"""The gemini backend: Google's native image models ("Nano Banana") over the generateContent REST API.
+
+One request per image: `POST {base}/v1beta/models/{model}:generateContent` with the key in the
+`x-goog-api-key` header (never `?key=`, which leaks into proxy logs), the prompt plus reference
+images as `inlineData`, and `generationConfig.imageConfig {aspectRatio, imageSize}` from the plan.
+Edits send the base image back with the instruction; when the model turn that produced the base
+image is known (explicit history, or an image this process generated) it is resent with its
+`thoughtSignature`s exactly as received, which Gemini 3 models need to edit well.
+
+Every distinct outcome is a distinct exception: safety blocks (finishReason or a blocked prompt),
+text-only answers, NO_IMAGE, per-day quota (never retried), retired models and bad keys. 429 and
+5xx are retried by the shared HttpClient honouring Google's `RetryInfo.retryDelay`.
+Wire format and model table: shared/docs/backend-protocols.md section 1.
+
+Modules: ``models`` (model table, prices), ``errors`` (error answers), ``response`` (reading an
+answer), ``backend`` (`GeminiOptions` and `GeminiBackend`: building requests, results).
+"""
+
+from agent.backends.gemini.backend import API_VERSIONS, GOOGLE_BASE_URL, GeminiBackend, GeminiOptions
+from agent.backends.gemini.errors import classify, error_reasons, google_error, quota_ids, retry_delay
+from agent.backends.gemini.models import (
+    DEFAULT_MODEL, MODELS, PRICE_SOURCE, RETIRED, ModelSpec, capabilities_for, model_spec,
+)
+from agent.backends.gemini.response import Answer, merge_stream, pixel_key, read_answer, usage_numbers
+
+__all__ = ["API_VERSIONS", "DEFAULT_MODEL", "GOOGLE_BASE_URL", "MODELS", "PRICE_SOURCE", "RETIRED", "Answer",
+           "GeminiBackend", "GeminiOptions", "ModelSpec", "capabilities_for", "classify", "error_reasons",
+           "google_error", "merge_stream", "model_spec", "pixel_key", "quota_ids", "read_answer", "retry_delay",
+           "usage_numbers"]
