@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 # bench/ goes after the repo root: bench/critics.py must not shadow the critics package
 _BENCH = Path(__file__).resolve().parent
@@ -34,10 +35,14 @@ sys.path.append(str(_BENCH))
 
 from _machine import machine  # noqa: E402
 
-from agent.runtime.store import ArtifactStore  # noqa: E402
 from agent.backends import GenerationRequest, get_backend  # noqa: E402
-from agent.models import PixloopConfig  # noqa: E402
-from agent.models import Box, Plan, TextElement  # noqa: E402
+from agent.models import (  # noqa: E402
+    Box,
+    PixloopConfig,  # noqa: E402
+    Plan,
+    TextElement,
+)
+from agent.runtime.store import ArtifactStore  # noqa: E402
 
 PROMPT = 'A poster that says "BENCH"'
 
@@ -81,7 +86,7 @@ def bench_kind(kind: str, latencies: list[float], n: int, store: ArtifactStore) 
         try:
             backend = get_backend(kind, PixloopConfig(backend=kind, base_url=url + base, options=options))
 
-            async def run() -> None:
+            async def run(backend: Any = backend, label: str = label, latency: float = latency) -> None:
                 await burst(backend, store, 4, 4)  # warm-up: connections, first render is cached server-side
                 if label == "overhead":
                     times = []

@@ -35,11 +35,15 @@ import numpy as np  # noqa: E402
 from _machine import machine  # noqa: E402
 from PIL import Image, ImageDraw, ImageFilter  # noqa: E402
 
-from agent.runtime.store import ArtifactStore  # noqa: E402
 from agent.backends.compose import render  # noqa: E402
 from agent.models import Box, CheckSpec, Plan, Style, Subject, TextElement, canvas_size  # noqa: E402
-from critics import CheckContext, critic_names, get_critic  # noqa: E402
-from critics import critic_info  # noqa: E402
+from agent.runtime.store import ArtifactStore  # noqa: E402
+from critics import (  # noqa: E402
+    CheckContext,
+    critic_info,  # noqa: E402
+    critic_names,
+    get_critic,
+)
 
 FACES = _BENCH.parents[1] / "shared" / "data" / "faces"
 WORDS = ["GRAND", "OPENING", "SUMMER", "SALE", "FRESH", "COFFEE", "LIVE", "MUSIC", "TONIGHT", "BAKERY",
@@ -219,7 +223,7 @@ def calibrate_preservation(store: ArtifactStore) -> tuple[list[float], list[floa
 
     critic = get_critic("preservation")
     pos, neg = [], []
-    for i, name in enumerate(("astronaut", "coffee", "chelsea", "rocket")):
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
         original = Image.fromarray(getattr(data, name)()).convert("RGB")
         w, h = original.size
         mask = Image.new("L", (w, h), 0)

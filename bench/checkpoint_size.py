@@ -26,8 +26,7 @@ from _machine import machine  # noqa: E402
 
 from agent import generate  # noqa: E402
 from agent.interfaces.api import CHECKPOINT_DB  # noqa: E402
-from agent.runtime.checkpoint import CompressedSerializer  # noqa: E402
-from agent.runtime.checkpoint import MSGPACK_ALLOWLIST  # noqa: E402
+from agent.runtime.checkpoint import MSGPACK_ALLOWLIST, CompressedSerializer
 
 
 def main() -> None:

@@ -26,9 +26,9 @@ sys.path.append(str(_BENCH))
 from _machine import machine  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from agent.runtime.store import ArtifactStore  # noqa: E402
 from agent.backends.compose import render  # noqa: E402
-from agent.models import Box, CheckSpec, Plan, Style, Subject, TextElement  # noqa: E402
+from agent.models import Box, Plan, Style, Subject, TextElement  # noqa: E402
+from agent.runtime.store import ArtifactStore  # noqa: E402
 from critics import CheckContext, checks_for, critic_names, get_critic  # noqa: E402
 
 FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
@@ -72,7 +72,7 @@ def main() -> None:
         print(f"image {image.width}x{image.height}; critics {', '.join(names)}"
               + (f" (not applicable/configured: {', '.join(skipped)})" if skipped else ""))
         critics = {n: get_critic(n) for n in names}
-        for n, c in critics.items():
+        for c in critics.values():
             c.check(image, plan, ctx)  # warm-up: load models
         per: dict[str, float] = {}
         verdicts = {}

@@ -26,9 +26,11 @@ from _machine import machine  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from agent import generate  # noqa: E402
-from agent.models import PixloopConfig  # noqa: E402
 from agent.backends import Capabilities, GenerationResult, register_backend  # noqa: E402
-from agent.models import Verdict  # noqa: E402
+from agent.models import (
+    PixloopConfig,  # noqa: E402
+    Verdict,  # noqa: E402
+)
 from critics import CriticInfo, register_critic, unregister_critic  # noqa: E402
 
 

@@ -288,8 +288,7 @@ def run_one(task: tuple[Scenario, int, tuple[str, ...] | None, str]) -> dict[str
     """Run one brief; returns a compact per-iteration record (pass, cost, actions) and deletes the run folder."""
     scenario, max_iterations, strategies, label = task
     from agent import generate
-    from agent.models import PixloopConfig
-    from agent.models import STRATEGIES
+    from agent.models import STRATEGIES, PixloopConfig
 
     _forget_render_caches()
     allowed = list(strategies) if strategies is not None else None
@@ -400,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="re-run N briefs for real at <=3 and without each strategy used, and compare")
     args = parser.parse_args(argv)
 
-    from agent.testing.simulated import SimulatedOptions
     from agent.models import STRATEGIES
+    from agent.testing.simulated import SimulatedOptions
 
     briefs = scenarios()
     if args.quick:

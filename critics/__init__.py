@@ -11,8 +11,17 @@ from __future__ import annotations
 from agent.models import Plan, UnknownCriticError, Verdict
 from critics.base import CheckContext, Critic, CriticInfo, Need, needs_met, threshold_for
 from critics.registry import (
-    CRITICS, applies, check_names, checks_for, critic_info, critic_names, get_critic, is_measured, register_critic,
-    unregister_critic, weight,
+    CRITICS,
+    applies,
+    check_names,
+    checks_for,
+    critic_info,
+    critic_names,
+    get_critic,
+    is_measured,
+    register_critic,
+    unregister_critic,
+    weight,
 )
 
 __all__ = [

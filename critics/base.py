@@ -67,7 +67,7 @@ class CheckContext:
     """What a critic may need beyond the image: the store (to open references) and the candidate id."""
 
     candidate_id: str = "image"
-    store: "ArtifactStore | None" = None
+    store: ArtifactStore | None = None
     references: list[ImageRef] = field(default_factory=list)
     original: ImageRef | None = None
     mask: ImageRef | None = None

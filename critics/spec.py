@@ -30,8 +30,8 @@ import numpy as np
 from PIL import Image
 
 from agent.models import ASPECT_RATIOS, Plan, Verdict
-from critics.base import CheckContext, CriticBase, CriticInfo
 from agent.models.evidence import SpecEvidence
+from critics.base import CheckContext, CriticBase, CriticInfo
 
 INFO = CriticInfo(
     threshold=0.95,

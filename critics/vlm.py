@@ -88,7 +88,8 @@ def judge_messages(image: Image.Image, plan: Plan) -> list[ChatMessage]:
 
 def split_owned(problems: list[JudgeProblem]) -> tuple[list[JudgeProblem], list[JudgeProblem]]:
     """(kept, deferred): problems about spelling or identity belong to the OCR and face critics."""
-    kept, deferred = [], []
+    kept: list[JudgeProblem] = []
+    deferred: list[JudgeProblem] = []
     for p in problems:
         (deferred if _OWNED.search(p.what) else kept).append(p)
     return kept, deferred

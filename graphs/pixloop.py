@@ -16,9 +16,16 @@ from langgraph.graph.state import CompiledStateGraph
 from agent.loop.state import InputState, LoopState, OutputState
 from agent.models import PixloopConfig
 from graphs.nodes import (
-    correct_node, dispatch_checks, finalize, generate, judge, plan, route_after_judge, route_after_plan, run_critic,
+    correct_node,
+    dispatch_checks,
+    finalize,
+    generate,
+    judge,
+    plan,
+    route_after_judge,
+    route_after_plan,
+    run_critic,
 )
-
 
 PixloopGraph = StateGraph[LoopState, PixloopConfig, InputState, OutputState]
 CompiledPixloop = CompiledStateGraph[LoopState, PixloopConfig, InputState, OutputState]

@@ -9,17 +9,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import cache
 from importlib.resources import files
 from string import Template
-
-VERSION = "1"
 
 _OVERRIDES: dict[str, str] = {}
 """Template texts that replace their files while an `override` block runs (tests only)."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> Template:
     """The template `prompts/<name>.txt` (or its text from an active `override`)."""
     if name in _OVERRIDES:
@@ -63,7 +61,7 @@ def render(name: str, **values: object) -> str:
     return load(name).substitute({k: str(v) for k, v in values.items()}).strip()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pattern(name: str) -> re.Pattern[str]:
     """A regex that recovers a template's variables from text rendered with it."""
     template = load(name).template.strip()

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from agent.backends.base import (
-    BackendOptions, Capabilities, Correction, GenerationRequest, GenerationResult, ImageBackend, parse_options,
+    BackendOptions,
+    Capabilities,
+    Correction,
+    GenerationRequest,
+    GenerationResult,
+    ImageBackend,
+    parse_options,
 )
 from agent.models.errors import BackendError, UnknownBackendError
 from agent.runtime.registry import Registry
@@ -48,7 +54,7 @@ def unregister_backend(name: str) -> None:
 
 def _make(factory: Any, config: Any) -> ImageBackend:
     make = getattr(factory, "from_config", factory)
-    return make(config)  # type: ignore[no-any-return]
+    return make(config)
 
 
 def get_backend(name: str, config: Any = None) -> ImageBackend:

@@ -56,9 +56,11 @@ class A1111Options(StableDiffusionOptions):
     mask_blur: int = Field(4, ge=0, description="mask edge blur in pixels")
     username: str | None = Field(None, description="HTTP Basic user (prefer the A1111_AUTH variable)")
     password: SecretStr | None = Field(None, description="HTTP Basic password (prefer the A1111_AUTH variable)")
-    read_timeout: float | None = Field(None, gt=0, description="seconds to wait for one answer (default: timeout)")
-    total_timeout: float | None = Field(None, gt=0, description="give up retrying after this many seconds "
-                                                                "(default: 2 x timeout)")
+    # None = derive from timeout: _timeouts_follow_timeout fills both, so they are floats once validated
+    read_timeout: float | None = Field(  # type: ignore[assignment]  # see above
+        None, gt=0, description="seconds to wait for one answer (default: timeout)")
+    total_timeout: float | None = Field(  # type: ignore[assignment]  # see above
+        None, gt=0, description="give up retrying after this many seconds (default: 2 x timeout)")
     max_concurrency: int = Field(1, ge=1, description="requests in flight at once (the WebUI runs one)")
 
     @field_validator("inpainting_fill")
@@ -69,7 +71,7 @@ class A1111Options(StableDiffusionOptions):
         return v
 
     @model_validator(mode="after")
-    def _timeouts_follow_timeout(self) -> "A1111Options":
+    def _timeouts_follow_timeout(self) -> A1111Options:
         if self.read_timeout is None:
             self.read_timeout = self.timeout
         if self.total_timeout is None:
@@ -142,7 +144,7 @@ class A1111Backend:
             native_long_side=min(1024, self.max_side), deterministic=False, cost_per_image=0.0)
 
     @classmethod
-    def from_config(cls, config: Any) -> "A1111Backend":
+    def from_config(cls, config: Any) -> A1111Backend:
         """Build from a PixloopConfig: base_url, model (a checkpoint title) and options."""
         return cls(getattr(config, "base_url", None), getattr(config, "options", None),
                    getattr(config, "model", None))

@@ -100,7 +100,7 @@ class HttpOptions(BackendOptions, HttpSettings):
         return HttpSettings(**{name: getattr(self, name) for name in HttpSettings.model_fields})
 
 
-O = TypeVar("O", bound=BaseModel)
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
 
 LLM_PREFIX = "llm_"
 """Options with this prefix configure the LLM planner/judge client (`agent.llm`), not the image backend."""
@@ -170,8 +170,8 @@ def options_error_message(model: type[BaseModel], error: ValidationError, backen
     return f"{backend} backend: {'; '.join(parts)}; known options: {known}"
 
 
-def parse_options(model: type[O], options: Mapping[str, Any] | None, backend: str, *,
-                  error: Callable[[str], Exception] = BackendOptionError) -> O:
+def parse_options(model: type[OptionsT], options: Mapping[str, Any] | None, backend: str, *,
+                  error: Callable[[str], Exception] = BackendOptionError) -> OptionsT:
     """Validate a backend's options (`llm_` keys belong to the LLM client and are skipped); an unknown key or
     bad value raises `error` (a BackendOptionError unless the backend has its own) naming the known options."""
     values = {k: v for k, v in (options or {}).items() if not str(k).startswith(LLM_PREFIX)}
@@ -189,7 +189,7 @@ class ImageBackend(Protocol):
     capabilities: Capabilities
 
     @classmethod
-    def from_config(cls, config: Any) -> "ImageBackend":
+    def from_config(cls, config: Any) -> ImageBackend:
         """The backend for a run configuration; raises UnknownBackendError/BackendOptionError for bad settings."""
         ...
 

@@ -31,6 +31,7 @@ try:
     import diffusers
     import torch
     from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting, AutoPipelineForText2Image
+    from diffusers.configuration_utils import ConfigMixin
     from diffusers.schedulers.scheduling_utils import SchedulerMixin
 except ImportError as e:  # the registry turns this into "install pixloop[diffusers]"
     raise ImportError(f"the diffusers backend needs torch, diffusers and transformers ({e})") from e
@@ -132,12 +133,13 @@ def _dtype(name: str, device: str) -> torch.dtype:
     return DTYPES[name]
 
 
-def _scheduler_class(name: str | None) -> type | None:
-    """A diffusers scheduler class by its class name (e.g. EulerDiscreteScheduler), or None for the folder's."""
+def _scheduler_class(name: str | None) -> type[ConfigMixin] | None:
+    """A diffusers scheduler class by its class name (e.g. EulerDiscreteScheduler), or None for the folder's.
+    Only concrete schedulers qualify: they are also ConfigMixins (from_config); the bare SchedulerMixin is not."""
     if not name:
         return None
     cls = getattr(diffusers, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
+    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin) and issubclass(cls, ConfigMixin)):
         known = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and not n.startswith("_"))
         raise DiffusersConfigError(f"unknown diffusers scheduler {name!r}; choose one of {', '.join(known)}")
     return cls
@@ -187,7 +189,7 @@ class DiffusersBackend:
         )
 
     @classmethod
-    def from_config(cls, config: Any) -> "DiffusersBackend":
+    def from_config(cls, config: Any) -> DiffusersBackend:
         """Check the folder and options now (cheap); the weights load on the first generate()."""
         options = parse_options(DiffusersOptions, getattr(config, "options", None), cls.name,
                                 error=DiffusersConfigError)

@@ -10,9 +10,10 @@ import asyncio
 import json
 import secrets
 import time
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Iterable
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -68,7 +69,7 @@ def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_t
     try:
         brief = Brief(prompt=prompt, references=[Path(r) for r in references], required_text=list(required_text),
                       aspect_ratio=aspect, size=size, thresholds=thresholds or {}, critics=list(critics), seed=seed,
-                      budget=budget)  # type: ignore[arg-type]
+                      budget=budget)
     except ValidationError as e:
         raise BriefError(format_validation_error(e)) from None
     try:

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from pydantic import BaseModel
 
-from agent.runtime.store import ArtifactStore
-from agent.runtime.images import ImageInputError, load_image
-from agent.models import ASPECT_RATIOS, LONG_SIDE, Box, Plan, Subject, TextElement, Verdict
 from agent.loop.planning import looks_like_person
-from agent.models import CheckSpec
+from agent.models import ASPECT_RATIOS, LONG_SIDE, Box, CheckSpec, Plan, Subject, TextElement, Verdict
 from agent.models.errors import InputError
+from agent.runtime.images import ImageInputError, load_image
+from agent.runtime.store import ArtifactStore
 from critics import CheckContext, applies, check_names, checks_for, get_critic
 
 NEED_FLAGS = {"text": "--text", "person": "a --reference photo of a person", "reference": "a --reference image",

@@ -15,7 +15,13 @@ from typing import Any
 from agent.llm.base import ChatClient, ChatMessage, ChatResult, HttpChat, ImageInput, Role
 from agent.llm.errors import LLMBlocked, LLMError, LLMOutputError, LLMRefusal, LLMTruncated
 from agent.llm.factory import (
-    FLAVOURS, client_from_config, complete_sync, detect_flavour, llm_settings, make_chat_client, run_sync,
+    FLAVOURS,
+    client_from_config,
+    complete_sync,
+    detect_flavour,
+    llm_settings,
+    make_chat_client,
+    run_sync,
 )
 from agent.llm.payload import data_url, downscale, image_payload, strict_schema
 from agent.llm.rewrite import rewrite_prompt, spell_out

@@ -14,13 +14,20 @@ from typing import Any
 
 import httpx
 
+from agent.llm import (
+    ChatMessage,
+    ChatResult,
+    HttpChat,
+    LLMBlocked,
+    LLMOutputError,
+    LLMTruncated,
+    image_payload,
+    strict_schema,
+)
 from agent.llm.errors import AuthError, BadRequest, MalformedResponse, QuotaExhausted, RateLimited, ServerError
+from agent.llm.json_output import extract_json
 from agent.runtime.http import HttpSettings, Retryable, duration_seconds, error_detail, parse_retry_after
 from agent.runtime.secrets import api_key as env_api_key
-from agent.llm import (
-    ChatMessage, ChatResult, HttpChat, LLMBlocked, LLMOutputError, LLMTruncated, image_payload, strict_schema,
-)
-from agent.llm.json_output import extract_json
 
 DEFAULT_BASE = "https://generativelanguage.googleapis.com/v1beta"
 BLOCK_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "LANGUAGE",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -80,13 +80,22 @@ def parse_reply(text: str, model: type[M]) -> M:
     return model.model_validate(extract_json(text))
 
 
+class _CompleteOptions(TypedDict):
+    """The keyword arguments of `ChatClient.complete` that complete_json passes on both tries."""
+
+    json_schema: dict[str, Any] | None
+    schema_name: str
+    temperature: float | None
+    max_tokens: int
+
+
 async def complete_json(client: ChatClient, messages: list[ChatMessage], model: type[M], *, schema_name: str,
                         json_schema: dict[str, Any] | None = None, temperature: float | None = 0.2,
                         max_tokens: int = 1024) -> tuple[M, ChatResult]:
     """Ask for `model` as structured output; one repair retry on unusable JSON, then LLMOutputError."""
     schema = json_schema or model.model_json_schema()
-    kwargs = {"json_schema": schema, "schema_name": schema_name, "temperature": temperature,
-              "max_tokens": max_tokens}
+    kwargs: _CompleteOptions = {"json_schema": schema, "schema_name": schema_name, "temperature": temperature,
+                                "max_tokens": max_tokens}
     result = await client.complete(messages, **kwargs)
     try:
         return parse_reply(result.text, model), result

@@ -15,14 +15,22 @@ from typing import Any
 
 import httpx
 
-from agent.llm.errors import AuthError, BadRequest, MalformedResponse, QuotaExhausted, RateLimited, ServerError
-from agent.runtime.http import HttpSettings, Retryable, duration_seconds, error_detail, parse_retry_after
-from agent.runtime.secrets import api_key as env_api_key
 from agent.llm import (
-    ChatMessage, ChatResult, HttpChat, LLMBlocked, LLMOutputError, LLMRefusal, LLMTruncated, data_url, detect_flavour,
+    ChatMessage,
+    ChatResult,
+    HttpChat,
+    LLMBlocked,
+    LLMOutputError,
+    LLMRefusal,
+    LLMTruncated,
+    data_url,
+    detect_flavour,
     strict_schema,
 )
+from agent.llm.errors import AuthError, BadRequest, MalformedResponse, QuotaExhausted, RateLimited, ServerError
 from agent.llm.json_output import extract_json
+from agent.runtime.http import HttpSettings, Retryable, duration_seconds, error_detail, parse_retry_after
+from agent.runtime.secrets import api_key as env_api_key
 
 _SAFETY_CODES = {"content_filter", "content_policy_violation", "moderation_blocked", "safety"}
 _TRY_AGAIN = re.compile(r"try again in\s+((?:[\d.]+\s*(?:ms|s|m|h)\s*)+)", re.IGNORECASE)
@@ -155,7 +163,9 @@ class OpenAIChatClient(HttpChat):
         if not isinstance(body, dict):
             raise MalformedResponse(f"{self.name}: expected a chat.completion object, got {type(body).__name__}")
         if body.get("object") == "error" or (isinstance(body.get("error"), dict) and not body.get("choices")):
-            err = body.get("error") if isinstance(body.get("error"), dict) else body
+            err = body.get("error")
+            if not isinstance(err, dict):
+                err = body
             raise BadRequest(f"{self.name}: error in a 200 answer: {err.get('type') or ''} "
                              f"{err.get('message') or err}".strip())
         choices = body.get("choices")

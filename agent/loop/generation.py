@@ -21,10 +21,10 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from agent.backends.base import Correction, GenerationRequest
 from agent.backends.compose import contrasting_colour, hex_rgb, render
+from agent.backends.errors import VARIANTS as BACKEND_ERRORS
 from agent.loop.planning.design import contrasting_text
 from agent.models import Action, Candidate, ImageRef, PixelBox, Plan
 from agent.models.errors import BackendError, HttpFailure, as_service
-from agent.backends.errors import VARIANTS as BACKEND_ERRORS
 from agent.runtime.store import ArtifactStore
 
 EDIT_STRATEGIES = ("edit_region", "reanchor_identity", "restart_from_best")

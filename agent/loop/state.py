@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from langgraph.channels import DeltaChannel
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from agent.models import Action, Brief, Candidate, ImageRef, Plan, Status, StopReason, Verdict
 

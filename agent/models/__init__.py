@@ -8,18 +8,44 @@ from __future__ import annotations
 
 from agent.models.base import ImageRef, Model
 from agent.models.brief import (
-    ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS, AspectRatio, Brief, Budget, SizeTier, canvas_size,
+    ASPECT_RATIOS,
+    LONG_SIDE,
+    SIZE_TIERS,
+    AspectRatio,
+    Brief,
+    Budget,
+    SizeTier,
+    canvas_size,
 )
 from agent.models.config import PixloopConfig, public_config
 from agent.models.errors import (
-    BackendError, BriefError, ConfigError, CriticError, CriticUnavailable, ImageInputError, InputError, LLMError,
-    PixloopError, PlanningError, ServiceError, UnknownBackendError, UnknownCriticError, UnknownNameError,
+    BackendError,
+    BriefError,
+    ConfigError,
+    CriticError,
+    CriticUnavailable,
+    ImageInputError,
+    InputError,
+    LLMError,
+    PixloopError,
+    PlanningError,
+    ServiceError,
+    UnknownBackendError,
+    UnknownCriticError,
+    UnknownNameError,
     UnknownPlannerError,
 )
 from agent.models.evidence import FaceEvidence, SpecEvidence, TextEvidence, read_evidence
 from agent.models.plan import Box, CheckSpec, PixelBox, Plan, Style, Subject, TextElement
 from agent.models.run import (
-    STRATEGIES, Action, Candidate, CandidateStrategy, Status, StopReason, Strategy, Verdict,
+    STRATEGIES,
+    Action,
+    Candidate,
+    CandidateStrategy,
+    Status,
+    StopReason,
+    Strategy,
+    Verdict,
 )
 
 CHECKPOINTED_MODELS: tuple[type, ...] = (

@@ -35,7 +35,7 @@ class PixloopConfig(BaseModel):
 SECRET_OPTION = ("password", "api_key", "apikey", "token", "secret", "auth", "key")
 
 
-def public_config(config: "PixloopConfig") -> dict[str, Any]:
+def public_config(config: PixloopConfig) -> dict[str, Any]:
     """The config as JSON with secret-looking backend options masked (for run.json and reports)."""
     data = config.model_dump(mode="json")
     data["options"] = {k: ("***" if any(w in k.lower() for w in SECRET_OPTION) else v)

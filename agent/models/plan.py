@@ -24,7 +24,7 @@ class Box(Model):
         return (round(self.x * width), round(self.y * height),
                 round((self.x + self.w) * width), round((self.y + self.h) * height))
 
-    def pixel_box(self, width: int, height: int) -> "PixelBox":
+    def pixel_box(self, width: int, height: int) -> PixelBox:
         return PixelBox.of(self.to_pixels(width, height))
 
     def describe(self) -> str:
@@ -54,12 +54,12 @@ class PixelBox(Model):
         return value
 
     @classmethod
-    def of(cls, xyxy: Sequence[float]) -> "PixelBox":
+    def of(cls, xyxy: Sequence[float]) -> PixelBox:
         x0, y0, x1, y1 = (int(v) for v in xyxy)
         return cls(x0=x0, y0=y0, x1=x1, y1=y1)
 
     @classmethod
-    def union(cls, boxes: Iterable["PixelBox"]) -> "PixelBox":
+    def union(cls, boxes: Iterable[PixelBox]) -> PixelBox:
         items = list(boxes)
         return cls(x0=min(b.x0 for b in items), y0=min(b.y0 for b in items),
                    x1=max(b.x1 for b in items), y1=max(b.y1 for b in items))
@@ -67,10 +67,10 @@ class PixelBox(Model):
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.x0, self.y0, self.x1, self.y1)
 
-    def clip(self, width: int, height: int) -> "PixelBox":
+    def clip(self, width: int, height: int) -> PixelBox:
         return PixelBox(x0=max(0, self.x0), y0=max(0, self.y0), x1=min(width, self.x1), y1=min(height, self.y1))
 
-    def pad(self, share: float, width: int, height: int) -> "PixelBox":
+    def pad(self, share: float, width: int, height: int) -> PixelBox:
         """Grown on every side by `share` of its longer side, within the image."""
         p = int(share * max(self.x1 - self.x0, self.y1 - self.y0))
         return PixelBox(x0=self.x0 - p, y0=self.y0 - p, x1=self.x1 + p, y1=self.y1 + p).clip(width, height)

@@ -56,7 +56,7 @@ class Verdict(Model):
     error: str | None = None
 
     @model_validator(mode="after")
-    def _pass_matches_score(self) -> "Verdict":
+    def _pass_matches_score(self) -> Verdict:
         if self.error is not None and self.passed:
             raise ValueError("a verdict with an error cannot pass")
         return self

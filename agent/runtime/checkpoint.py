@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -21,7 +21,8 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from agent.models import CHECKPOINTED_MODELS
 from agent.models.base import compact_dumps
 
-MSGPACK_ALLOWLIST: list[tuple[str, ...]] = [(cls.__module__, cls.__name__) for cls in CHECKPOINTED_MODELS] + [
+MSGPACK_ALLOWLIST: list[tuple[str, ...]] = [
+    *((cls.__module__, cls.__name__) for cls in CHECKPOINTED_MODELS),
     ("pathlib", "PosixPath"), ("pathlib", "Path"), ("pathlib", "WindowsPath")]
 """Classes the checkpointer may revive from msgpack (LangGraph refuses any class not listed)."""
 
@@ -47,23 +48,23 @@ class CompressedSerializer(JsonPlusSerializer):
 class RunCheckpointer(SqliteSaver):
     """SqliteSaver usable from async graphs without a thread hop per statement."""
 
-    async def aget_tuple(self, config):  # type: ignore[override]
+    async def aget_tuple(self, config):
         return self.get_tuple(config)
 
-    async def alist(self, config, *, filter=None, before=None, limit=None) -> AsyncIterator[Any]:  # type: ignore[override]
+    async def alist(self, config, *, filter=None, before=None, limit=None) -> AsyncIterator[Any]:
         for item in self.list(config, filter=filter, before=before, limit=limit):
             yield item
 
-    async def aput(self, config, checkpoint, metadata, new_versions):  # type: ignore[override]
+    async def aput(self, config, checkpoint, metadata, new_versions):
         return self.put(config, checkpoint, metadata, new_versions)
 
-    async def aput_writes(self, config, writes, task_id, task_path=""):  # type: ignore[override]
+    async def aput_writes(self, config, writes, task_id, task_path=""):
         return self.put_writes(config, writes, task_id, task_path)
 
-    async def adelete_thread(self, thread_id: str) -> None:  # type: ignore[override]
+    async def adelete_thread(self, thread_id: str) -> None:
         return self.delete_thread(thread_id)
 
-    async def aget_delta_channel_history(self, *, config, channels: Sequence[str]) -> Mapping[str, Any]:  # type: ignore[override]
+    async def aget_delta_channel_history(self, *, config, channels: Sequence[str]) -> Mapping[str, Any]:
         return self.get_delta_channel_history(config=config, channels=channels)
 
 
@@ -74,7 +75,7 @@ def run_checkpointer(path: str | Path) -> Iterator[RunCheckpointer]:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.isolation_level = ""
+        conn.isolation_level = "DEFERRED"  # transactions again (WAL set up above in autocommit mode)
         saver = RunCheckpointer(conn, serde=CompressedSerializer(allowed_msgpack_modules=MSGPACK_ALLOWLIST))
         saver.setup()
         yield saver

@@ -15,19 +15,32 @@ import logging
 import re
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, Field
 from tenacity import (
-    AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, stop_after_delay,
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
     wait_exponential_jitter,
 )
 
 from agent.models.errors import (
-    AuthError, BadRequest, ErrorFamily, HttpFailure, MalformedResponse, RateLimited, ServerError, ServiceError,
-    ServiceTimeout, as_service,
+    AuthError,
+    BadRequest,
+    ErrorFamily,
+    HttpFailure,
+    MalformedResponse,
+    RateLimited,
+    ServerError,
+    ServiceError,
+    ServiceTimeout,
+    as_service,
 )
 from agent.runtime.secrets import redact
 

@@ -27,7 +27,7 @@ _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gi
 class ArtifactStore:
     """A folder of immutable, hash-named files plus the run's append-only event log."""
 
-    _shared: dict[str, "ArtifactStore"] = {}
+    _shared: dict[str, ArtifactStore] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self, root: str | Path):
@@ -36,7 +36,7 @@ class ArtifactStore:
         self.event_log = EventLog(self.root / EVENTS_FILE)
 
     @classmethod
-    def for_dir(cls, root: str | Path) -> "ArtifactStore":
+    def for_dir(cls, root: str | Path) -> ArtifactStore:
         """The process-wide store for a folder, so parallel branches share one events-log lock."""
         key = str(Path(root).absolute())
         store = cls._shared.get(key)

@@ -34,7 +34,7 @@ class Fault:
     count: int = 1
 
     @classmethod
-    def parse(cls, spec: str) -> "Fault":
+    def parse(cls, spec: str) -> Fault:
         m = re.fullmatch(r"\s*([a-z_0-9]+)(?:=([\d.]+))?(?:\*(\d+))?\s*", spec)
         if not m or m.group(1) not in FAULT_KINDS:
             kinds = ", ".join(FAULT_KINDS)
@@ -51,7 +51,7 @@ class FaultPlan:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def parse(cls, specs: list[str] | None = None, latency: float = 0.0) -> "FaultPlan":
+    def parse(cls, specs: list[str] | None = None, latency: float = 0.0) -> FaultPlan:
         return cls([Fault.parse(s) for s in specs or []], latency)
 
     def add(self, spec: str) -> None:

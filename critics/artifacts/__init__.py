@@ -44,11 +44,32 @@ from critics.artifacts.banding import banding_check, levels_per_channel
 from critics.artifacts.blocking import BLOCK_EPS, block_map, blocking_check, blocking_ratio
 from critics.artifacts.blur import DETAIL_STEP, blur_check
 from critics.artifacts.common import (
-    BLUR_SIDE, LIMITS, SUBCHECKS, WORK_SIDE, Limit, SubCheck, as_rgb, downscale, limit_score, make_subcheck,
-    max_channel, round_sig, to_gray, where, where_mask,
+    BLUR_SIDE,
+    LIMITS,
+    SUBCHECKS,
+    WORK_SIDE,
+    Limit,
+    SubCheck,
+    as_rgb,
+    downscale,
+    limit_score,
+    make_subcheck,
+    max_channel,
+    round_sig,
+    to_gray,
+    where,
+    where_mask,
 )
 from critics.artifacts.copy_move import (
-    CM_BIN, CM_CANDIDATES, CM_CONTRAST, CM_K, CM_MIN_SHIFT, CM_NFEATURES, CM_RATIO, copy_move_check, copy_move_pairs,
+    CM_BIN,
+    CM_CANDIDATES,
+    CM_CONTRAST,
+    CM_K,
+    CM_MIN_SHIFT,
+    CM_NFEATURES,
+    CM_RATIO,
+    copy_move_check,
+    copy_move_pairs,
 )
 from critics.artifacts.critic import INFO, MIN_SIDE, NAME, ArtifactsCritic
 from critics.artifacts.exposure import exposure_check
@@ -58,7 +79,14 @@ from critics.artifacts.naturalness import BRISQUE_DIRS, brisque_engine, brisque_
 from critics.artifacts.noise import noise_check, noise_sigma
 from critics.artifacts.preparation import NATIVE_MAX_PIXELS, TILE, Prepared, prepare
 from critics.artifacts.style import (
-    GRAPHIC_SMOOTH, SKIP_REASONS, SMOOTH_STEP, STYLES, TEXT_PAD, classify_style, smooth_fraction, text_mask,
+    GRAPHIC_SMOOTH,
+    SKIP_REASONS,
+    SMOOTH_STEP,
+    STYLES,
+    TEXT_PAD,
+    classify_style,
+    smooth_fraction,
+    text_mask,
 )
 
 __all__ = [

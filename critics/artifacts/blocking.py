@@ -3,7 +3,7 @@ the per-block map behind its position words and heat map."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

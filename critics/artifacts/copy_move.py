@@ -31,7 +31,7 @@ def _sift() -> Any:
     tls = _TLS
     sift = getattr(tls, "sift", None)
     if sift is None:
-        sift = cv2.SIFT_create(nfeatures=CM_NFEATURES, contrastThreshold=CM_CONTRAST)
+        sift = cv2.SIFT_create(nfeatures=CM_NFEATURES, contrastThreshold=CM_CONTRAST)  # type: ignore[attr-defined]  # not in the stubs
         tls.sift = sift
     return sift
 
@@ -129,7 +129,7 @@ def copy_move_check(image: np.ndarray, limit: float | None = None, mask: np.ndar
         raise ValueError("image too small for the copy-move check")
     g = downscale(g0, work_side)
     s = g.shape[1] / w0
-    m = None
+    m: np.ndarray | None = None
     if mask is not None:
         m = (np.asarray(mask) > 0).astype(np.uint8) * 255
         if m.shape != g.shape:

@@ -4,7 +4,8 @@ worst one (see the package docstring for the scoring rules)."""
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from PIL import Image

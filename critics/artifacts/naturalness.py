@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import os
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -60,7 +60,7 @@ def brisque_engine() -> tuple[Callable[[np.ndarray], float] | None, str]:
                 why = f"cv2.quality BRISQUE failed: {type(e).__name__}: {e}"
         if engine is None:
             try:
-                from brisque import BRISQUE  # type: ignore[import-not-found]
+                from brisque import BRISQUE
 
                 if not getattr(BRISQUE, "_pixloop_patched", False):
                     orig = BRISQUE.scale_features

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -39,7 +40,8 @@ def _pil_rgb(image: Image.Image) -> tuple[Image.Image, bool]:
         im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
-        alpha = im.getextrema()[3][0] < 255
+        extrema = cast("tuple[tuple[int, int], ...]", im.getextrema())  # RGBA: one (min, max) per band
+        alpha = extrema[3][0] < 255
         bg = Image.new("RGBA", im.size, (128, 128, 128, 255))
         bg.alpha_composite(im)
         return bg.convert("RGB"), alpha

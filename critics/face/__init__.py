@@ -37,8 +37,16 @@ from __future__ import annotations
 
 from critics.face.consistency import check_consistency
 from critics.face.critic import (
-    COPY_PASTE_CAP, EXTRA_FACE_CAP, EXTRA_FACE_PENALTY, INFO, MAX_CANDIDATE_FACES, MAX_EVIDENCE_BOXES, NEW_POSE_WORDS,
-    REFERENCE_CACHE_SIZE, FaceCritic, asks_for_new_pose,
+    COPY_PASTE_CAP,
+    EXTRA_FACE_CAP,
+    EXTRA_FACE_PENALTY,
+    INFO,
+    MAX_CANDIDATE_FACES,
+    MAX_EVIDENCE_BOXES,
+    NEW_POSE_WORDS,
+    REFERENCE_CACHE_SIZE,
+    FaceCritic,
+    asks_for_new_pose,
 )
 from critics.face.engines import Face, FaceEngine, as_bgr, face_engine, largest_face
 from critics.face.feedback import identity_feedback, plural, where

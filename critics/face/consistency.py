@@ -4,7 +4,8 @@ each image's largest face."""
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,9 @@ def check_consistency(images: Sequence[Any], engine: str | FaceEngine | None = N
     pairwise = []
     for i in range(n):
         for j in range(i + 1, n):
-            if embs[i] is not None and embs[j] is not None:
-                sim[i, j] = sim[j, i] = eng.similarity(embs[i], embs[j])
+            ei, ej = embs[i], embs[j]
+            if ei is not None and ej is not None:
+                sim[i, j] = sim[j, i] = eng.similarity(ei, ej)
                 pairwise.append([i + 1, j + 1, round3(sim[i, j])])
     evidence: dict[str, Any] = {"engine": eng.name, "same_threshold": eng.same_threshold, "images": n,
                                 "faces": faces_ev, "pairwise": pairwise}

@@ -7,8 +7,8 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
@@ -140,7 +140,7 @@ class FaceCritic(CriticBase):
                            seconds=round(time.perf_counter() - t0, 3))
 
         # 1. references (errors name every unusable reference)
-        refs: list[tuple[Subject, int, _RefEmbedding]] = []
+        refs: list[tuple[Subject, int, np.ndarray]] = []  # (subject, reference number, face embedding)
         problems = []
         for idx, subj in persons:
             number = _reference_number(subj, idx, context)
@@ -153,7 +153,7 @@ class FaceCritic(CriticBase):
                 problems.append(f"reference {number} (sha {subj.reference.sha256[:12]}) has no detectable "
                                 f"face for {subj.id}")
             else:
-                refs.append((subj, number, ref))
+                refs.append((subj, number, ref.embedding))
         if problems:
             raise _ReferenceError("; ".join(problems) + "; use a reference photo where the face is visible")
 
@@ -164,7 +164,7 @@ class FaceCritic(CriticBase):
         embs = [engine.embed(bgr, f) for f in embedded]
 
         # 3. Hungarian assignment of references to faces
-        sims = np.array([[engine.similarity(r.embedding, e) for e in embs] for _, _, r in refs],
+        sims = np.array([[engine.similarity(r, e) for e in embs] for _, _, r in refs],
                         dtype=np.float64).reshape(len(refs), len(embs))
         pairs: dict[int, int] = {}
         if embs:
@@ -175,7 +175,7 @@ class FaceCritic(CriticBase):
 
         new_pose = asks_for_new_pose(plan.prompt, self.new_pose_words)
         matches: list[IdentityMatch] = []
-        for k, (subj, number, ref) in enumerate(refs):
+        for k, (subj, number, _emb) in enumerate(refs):
             m = IdentityMatch(subject=subj.id, reference=number, reference_sha=subj.reference.sha256[:12])
             if k in pairs:
                 face = embedded[pairs[k]]

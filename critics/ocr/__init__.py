@@ -23,8 +23,15 @@ from __future__ import annotations
 from critics.ocr.critic import EXTRA_TEXT_CAP, INFO, INVENTED_MIN_SCORE, MAX_EVIDENCE_LINES, OcrCritic
 from critics.ocr.feedback import element_feedback, feedback_line, pixel_where
 from critics.ocr.matching import (
-    EXTRA_TEXT_MAX_SIMILARITY, MAX_WINDOW_LINES, MIN_LINE_SCORE, MISSING_CER, REFINE_TOP, ElementMatch, OcrScore,
-    compare_text, score_elements,
+    EXTRA_TEXT_MAX_SIMILARITY,
+    MAX_WINDOW_LINES,
+    MIN_LINE_SCORE,
+    MISSING_CER,
+    REFINE_TOP,
+    ElementMatch,
+    OcrScore,
+    compare_text,
+    score_elements,
 )
 from critics.ocr.reading import MAX_SIDE, OcrLine, PixelBox, Quad, prepare_image, read_text, to_rgb
 

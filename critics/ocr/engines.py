@@ -111,12 +111,3 @@ def tesseract_engine() -> Any:
         return _TesseractOutput(txts, boxes, scores)
 
     return run
-
-
-def ocr_engine(name: str) -> Any:
-    """An OCR engine by name: 'rapidocr' (default) or 'tesseract'."""
-    if name == "rapidocr":
-        return rapidocr_engine()
-    if name == "tesseract":
-        return tesseract_engine()
-    raise ValueError(f"unknown OCR engine {name!r}; choose rapidocr or tesseract")

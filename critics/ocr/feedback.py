@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from agent.models import Box
 from critics.ocr.matching import ElementMatch, OcrScore
@@ -67,6 +67,7 @@ def feedback_line(result: OcrScore, passed: bool, image_size: tuple[int, int]) -
     misplaced = [m for m in result.elements if m.found and m.box is not None and not m.in_region]
     if misplaced:
         m = misplaced[0]
+        assert m.box is not None  # misplaced keeps only elements with a box
         notes.append(f"{m.role} '{m.expected}' found at {pixel_where(m.box, image_size)}, "
                      f"planned at {_where(m.region)}")
     if result.extra_text:

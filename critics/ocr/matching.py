@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import statistics
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
@@ -263,6 +263,7 @@ def _match_element(el: TextElement, ordered: list[OcrLine], norms: list[_Norm],
             if not win.norm.key:
                 continue
             al = fuzz.partial_ratio_alignment(loose.key, win.norm.key)
+            assert al is not None  # None only for None inputs or below a score_cutoff; neither here
             a, b = al.dest_start, max(al.dest_end, al.dest_start + 1)
             # Rank by the edit distance of the located span: partial_ratio alone scores a
             # fragment ("GRAND" for "GRAND OPENING") 100 because the shorter string fits inside.

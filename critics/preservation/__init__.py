@@ -42,14 +42,32 @@ the per-process cache), ``regions`` (worst region, heat map) and ``critic`` (lim
 from __future__ import annotations
 
 from critics.preservation.critic import (
-    CHANGED_FRACTION_LIMIT, CHANGED_INSIDE_LIMIT, CHANGED_OUTSIDE_FRACTION_LIMIT, CHANGED_PIXEL, COLOUR_OUTSIDE_LIMIT,
-    EDGE_CORR_LIMIT, EDGE_SIDE, GLOBAL_SIDE, INFO, LAYOUT_BLUR, LAYOUT_SSIM_LIMIT, SEAM_FRACTION, SSIM_OUTSIDE_LIMIT,
-    PreservationCritic, score_at_least, score_at_most,
+    CHANGED_FRACTION_LIMIT,
+    CHANGED_INSIDE_LIMIT,
+    CHANGED_OUTSIDE_FRACTION_LIMIT,
+    CHANGED_PIXEL,
+    COLOUR_OUTSIDE_LIMIT,
+    EDGE_CORR_LIMIT,
+    EDGE_SIDE,
+    GLOBAL_SIDE,
+    INFO,
+    LAYOUT_BLUR,
+    LAYOUT_SSIM_LIMIT,
+    SEAM_FRACTION,
+    SSIM_OUTSIDE_LIMIT,
+    PreservationCritic,
+    score_at_least,
+    score_at_most,
 )
 from critics.preservation.pixels import SSIM_WINDOW, mask_edit_area, ssim_map
 from critics.preservation.preparation import DIFF_BLUR, MAX_SIDE
 from critics.preservation.regions import (
-    DIFF_MAP_SIDE, REGION_SIDE, WORST_MIN_DISSIMILARITY, describe_box, diff_heatmap, worst_region,
+    DIFF_MAP_SIDE,
+    REGION_SIDE,
+    WORST_MIN_DISSIMILARITY,
+    describe_box,
+    diff_heatmap,
+    worst_region,
 )
 
 __all__ = [

@@ -13,7 +13,14 @@ from PIL import Image
 from agent.models import ImageRef, Plan, Verdict
 from critics.base import CheckContext, CriticBase, CriticInfo
 from critics.preservation.pixels import (
-    SSIM_WINDOW, colour_diff, correlation, edge_map, resize, rgb_array, ssim_map, work_size,
+    SSIM_WINDOW,
+    colour_diff,
+    correlation,
+    edge_map,
+    resize,
+    rgb_array,
+    ssim_map,
+    work_size,
 )
 from critics.preservation.preparation import MAX_SIDE, cached, prepare, prepare_mask, prepare_original
 from critics.preservation.regions import describe_box, diff_heatmap, worst_region
@@ -221,6 +228,8 @@ class PreservationCritic(CriticBase):
 
         where = describe_box(box, w, h) if box is not None else "outside the mask"
         if out_score <= in_score and out_score < 0.5:
+            # every part is 1.0 unless the outside was measured, so s_out, mad_out and frac_out are set
+            assert s_out is not None and mad_out is not None and frac_out is not None
             if frac_out > 0.2 and s_out >= 0.9:  # spread change with the structure kept: a colour grade
                 fb = (f"the edit shifted the colours outside the mask (mean difference {mad_out:.1%}, limit "
                       f"{COLOUR_OUTSIDE_LIMIT:.1%}; {frac_out:.0%} of it visibly changed): keep everything outside "

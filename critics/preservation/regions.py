@@ -28,7 +28,7 @@ def worst_region(dissim: np.ndarray, valid: np.ndarray,
     h, w = dissim.shape
     s = min(1.0, max_side / max(h, w))
     small = (max(1, round(w * s)), max(1, round(h * s)))
-    d = np.where(valid, dissim, 0).astype(np.float32)
+    d: np.ndarray = np.where(valid, dissim, 0).astype(np.float32)
     if s < 1.0:
         d = cv2.resize(d, small, interpolation=cv2.INTER_AREA)
         v = cv2.resize(valid.astype(np.uint8), small, interpolation=cv2.INTER_NEAREST) > 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 REPO = Path(__file__).resolve().parents[2]
 PIXLOOP = [sys.executable, "-m", "agent.interfaces.cli"]

@@ -8,7 +8,7 @@ import pytest
 
 from agent.backends import BACKENDS, get_backend
 from agent.loop.planning import PLANNERS, get_planner
-from agent.models import CheckSpec, Plan, PixloopConfig, TextElement, Box
+from agent.models import Box, CheckSpec, PixloopConfig, Plan, TextElement
 from agent.models.errors import UnknownCriticError, UnknownNameError
 from agent.runtime.registry import Registry
 from critics import CRITICS, CriticInfo, checks_for, critic_info, get_critic, is_measured, weight

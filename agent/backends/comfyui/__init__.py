@@ -45,8 +45,15 @@ Modules: ``workflow`` (graphs and placeholders), ``protocol`` (errors, progress 
 from agent.backends.comfyui.backend import DEFAULT_BASE_URL, DEFAULT_CHECKPOINT, ComfyUIBackend, ComfyUIOptions
 from agent.backends.comfyui.protocol import Progress, comfyui_classifier, execution_error_message, explain_prompt_error
 from agent.backends.comfyui.workflow import (
-    PLACEHOLDER_TYPES, WorkflowError, builtin_workflow, check_workflow, load_workflow, pick_output, placeholders,
-    reference_slots, substitute,
+    PLACEHOLDER_TYPES,
+    WorkflowError,
+    builtin_workflow,
+    check_workflow,
+    load_workflow,
+    pick_output,
+    placeholders,
+    reference_slots,
+    substitute,
 )
 from agent.backends.sd import sd_inputs, sd_size
 

@@ -19,10 +19,20 @@ from pydantic import Field
 
 from agent.backends.base import Capabilities, GenerationRequest, GenerationResult, parse_options
 from agent.backends.comfyui.protocol import (
-    Progress, close_quietly, comfyui_classifier, execution_error_message, explain_prompt_error,
+    Progress,
+    close_quietly,
+    comfyui_classifier,
+    execution_error_message,
+    explain_prompt_error,
 )
 from agent.backends.comfyui.workflow import (
-    WorkflowError, builtin_workflow, load_workflow, pick_output, placeholders, reference_slots, substitute,
+    WorkflowError,
+    builtin_workflow,
+    load_workflow,
+    pick_output,
+    placeholders,
+    reference_slots,
+    substitute,
 )
 from agent.backends.errors import VARIANTS, BackendTimeout, BadRequest, MalformedResponse, NoImageReturned
 from agent.backends.sd import StableDiffusionOptions, decode_output, max_side_sizes, open_ref, png_bytes, sd_inputs
@@ -82,7 +92,7 @@ class ComfyUIBackend:
         self.capabilities = self._capabilities()
 
     @classmethod
-    def from_config(cls, config: Any) -> "ComfyUIBackend":
+    def from_config(cls, config: Any) -> ComfyUIBackend:
         """Build from a PixloopConfig: base_url, model (the checkpoint) and options."""
         return cls(getattr(config, "base_url", None), getattr(config, "options", None),
                    getattr(config, "model", None))
@@ -339,7 +349,9 @@ class ComfyUIBackend:
             return None
         if not isinstance(entry, dict):
             raise MalformedResponse(f"comfyui: history entry for {prompt_id} is not an object")
-        status = entry.get("status") if isinstance(entry.get("status"), dict) else {}
+        status = entry.get("status")
+        if not isinstance(status, dict):
+            status = {}
         if status.get("status_str") == "error":
             messages = [m for m in status.get("messages") or [] if isinstance(m, list) and len(m) == 2]
             for kind, data in messages:

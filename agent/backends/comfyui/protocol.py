@@ -30,7 +30,9 @@ def explain_prompt_error(body: Any) -> str:
         for e in info.get("errors") or []:
             if not isinstance(e, dict):
                 continue
-            extra = e.get("extra_info") if isinstance(e.get("extra_info"), dict) else {}
+            extra = e.get("extra_info")
+            if not isinstance(extra, dict):
+                extra = {}
             line = f"node {node_id} ({info.get('class_type', '?')})"
             if extra.get("input_name"):
                 line += f" input {extra['input_name']!r}"

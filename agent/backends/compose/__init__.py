@@ -18,7 +18,14 @@ plates, outlines), ``backend`` (`render` and `ComposeBackend`); ``fonts`` holds 
 from agent.backends.compose.backend import ComposeBackend, ComposeOptions, render
 from agent.backends.compose.background import render_background
 from agent.backends.compose.canvas import (
-    RGB, PixelBox, box_px, contrast_ratio, contrasting_colour, cover_fit, hex_rgb, relative_luminance,
+    RGB,
+    PixelBox,
+    box_px,
+    contrast_ratio,
+    contrasting_colour,
+    cover_fit,
+    hex_rgb,
+    relative_luminance,
 )
 from agent.backends.compose.subjects import clear_caches, cutout_mask, detect_face, face_detector_available
 from agent.backends.compose.text import TextLayout, layout_text

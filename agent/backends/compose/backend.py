@@ -85,7 +85,7 @@ class ComposeBackend:
             ComposeOptions, options, self.name)
 
     @classmethod
-    def from_config(cls, config: Any) -> "ComposeBackend":
+    def from_config(cls, config: Any) -> ComposeBackend:
         """Build from a PixloopConfig; compose has no options (any given is an error), base_url and model are unused."""
         return cls(getattr(config, "options", None))
 

@@ -39,7 +39,7 @@ def _face_cascade() -> Any:
     """OpenCV's bundled frontal-face Haar cascade, one per thread (classifiers are not thread-safe)."""
     cascade = getattr(_tls, "cascade", None)
     if cascade is None:
-        path = cv2.data.haarcascades + HAAR_FACE_XML
+        path = cv2.data.haarcascades + HAAR_FACE_XML  # type: ignore[attr-defined]  # cv2.data: not in the stubs
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
             raise BackendError(f"could not load the face detector from {path}")

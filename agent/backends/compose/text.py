@@ -34,7 +34,7 @@ class TextLayout:
     @property
     def ink_width(self) -> int:
         """Width of the widest line's ink."""
-        return max(r - l for l, _, r, _ in self.line_extents)
+        return max(right - left for left, _, right, _ in self.line_extents)
 
     @property
     def ink_top(self) -> int:
@@ -102,8 +102,8 @@ def layout_text(content: str, font_key: str, max_w: int, max_h: int, *, outline:
         ascent, descent = font.getmetrics()
         extents: list[tuple[int, int, int, int]] = []
         for line in lines:
-            l, t, r, b = font.getbbox(line, stroke_width=stroke, anchor="ls")
-            extents.append((int(l), int(t), int(r), int(b)))
+            left, top, right, bottom = font.getbbox(line, stroke_width=stroke, anchor="ls")
+            extents.append((int(left), int(top), int(right), int(bottom)))
         return TextLayout(size, tuple(lines), stroke, round((ascent + descent) * 1.02), tuple(extents), fits)
 
     def width_limit(size: int) -> int:
@@ -193,8 +193,8 @@ def draw_text(canvas: Image.Image, element: TextElement, style: Style) -> dict[s
     draw = ImageDraw.Draw(canvas)
     with FONT_LOCK:
         font = load_font(style.font, lay.size)
-        for i, (line, (l, _, r, _)) in enumerate(zip(lay.lines, lay.line_extents)):
-            x = round(cx - (l + r) / 2)
+        for i, (line, (left, _, right, _)) in enumerate(zip(lay.lines, lay.line_extents)):
+            x = round(cx - (left + right) / 2)
             draw.text((x, base_y + i * lay.pitch), line, font=font, fill=text_rgb, anchor="ls",
                       stroke_width=lay.stroke, stroke_fill=back_rgb if lay.stroke else None)
     return meta

@@ -19,7 +19,13 @@ answer), ``backend`` (`GeminiOptions` and `GeminiBackend`: building requests, re
 from agent.backends.gemini.backend import API_VERSIONS, GOOGLE_BASE_URL, GeminiBackend, GeminiOptions
 from agent.backends.gemini.errors import classify, error_reasons, google_error, quota_ids, retry_delay
 from agent.backends.gemini.models import (
-    DEFAULT_MODEL, MODELS, PRICE_SOURCE, RETIRED, ModelSpec, capabilities_for, model_spec,
+    DEFAULT_MODEL,
+    MODELS,
+    PRICE_SOURCE,
+    RETIRED,
+    ModelSpec,
+    capabilities_for,
+    model_spec,
 )
 from agent.backends.gemini.response import Answer, merge_stream, pixel_key, read_answer, usage_numbers
 

@@ -30,7 +30,7 @@ from agent.runtime.secrets import api_key, redact
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
 ApiVersion = Literal["v1beta", "v1"]
-API_VERSIONS: tuple[str, ...] = get_args(ApiVersion)
+API_VERSIONS: tuple[ApiVersion, ...] = get_args(ApiVersion)
 NO_KEY_PLACEHOLDER = "pixloop-no-key"
 """Sent to custom endpoints (fake servers, gateways) when no key is set, so the header is never empty."""
 INPUT_MIMES = ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif")
@@ -93,7 +93,7 @@ class GeminiBackend:
         self._turns_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Any) -> "GeminiBackend":
+    def from_config(cls, config: Any) -> GeminiBackend:
         """Build from a PixloopConfig: model (else the model option, else the default), base_url and options."""
         return cls(model=getattr(config, "model", None), base_url=getattr(config, "base_url", None),
                    options=getattr(config, "options", None))
@@ -256,8 +256,9 @@ class GeminiBackend:
                                    image=numbers["image_tokens"], thoughts=numbers["thoughts_tokens"])
         answer = read_answer(payload, self.model)
         size = summary["image_config"].get("imageSize", self.spec.sizes[0])
-        estimated = numbers["image_tokens"] is None
-        tokens = numbers["image_tokens"] if not estimated else self.spec.image_tokens.get(size, 0)
+        image_tokens = numbers["image_tokens"]
+        estimated = image_tokens is None
+        tokens = image_tokens if image_tokens is not None else self.spec.image_tokens.get(size, 0)
         cost = round(tokens * self.spec.usd_per_million_image_tokens / 1e6, 6)
         self.http.usage.cost += cost
         mime = sniff_mime(answer.image)

@@ -13,14 +13,32 @@ Modules: ``sizes`` (size rules), ``prices`` (model table and costs), ``errors`` 
 """
 
 from agent.backends.openai.backend import (
-    DEFAULT_BASE_URL, MAX_IMAGES, InvalidBackendOption, OpenAIBackend, OpenAIOptions, openai_mask,
+    DEFAULT_BASE_URL,
+    MAX_IMAGES,
+    InvalidBackendOption,
+    OpenAIBackend,
+    OpenAIOptions,
+    openai_mask,
 )
 from agent.backends.openai.errors import classify_openai_error, retry_hint
 from agent.backends.openai.prices import (
-    DEFAULT_MODEL, MODELS, OUTPUT_TOKENS_1024, PRICES, TokenPrices, cost_from_usage, estimate_cost, prices_for,
+    DEFAULT_MODEL,
+    MODELS,
+    OUTPUT_TOKENS_1024,
+    PRICES,
+    TokenPrices,
+    cost_from_usage,
+    estimate_cost,
+    prices_for,
 )
 from agent.backends.openai.sizes import (
-    FIXED_SIZES, choose_size, fixed_size, flex_size, flex_size_ok, is_flex_model, parse_size,
+    FIXED_SIZES,
+    choose_size,
+    fixed_size,
+    flex_size,
+    flex_size_ok,
+    is_flex_model,
+    parse_size,
 )
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "FIXED_SIZES", "MAX_IMAGES", "MODELS", "OUTPUT_TOKENS_1024", "PRICES",

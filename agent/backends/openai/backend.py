@@ -8,7 +8,7 @@ import binascii
 import io
 import os
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,8 +38,6 @@ Background = Literal["transparent", "opaque", "auto"]
 OutputFormat = Literal["png", "jpeg", "webp"]
 Moderation = Literal["auto", "low"]
 Fidelity = Literal["high", "low"]
-QUALITIES, BACKGROUNDS, OUTPUT_FORMATS = get_args(Quality), get_args(Background), get_args(OutputFormat)
-MODERATIONS, FIDELITIES = get_args(Moderation), get_args(Fidelity)
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -75,7 +73,7 @@ class OpenAIOptions(HttpOptions):
         return v
 
     @model_validator(mode="after")
-    def _format_rules(self) -> "OpenAIOptions":
+    def _format_rules(self) -> OpenAIOptions:
         if self.output_compression is not None and self.output_format == "png":
             raise ValueError("output_compression needs output_format=jpeg or webp")
         if self.background == "transparent" and self.output_format == "jpeg":
@@ -130,7 +128,7 @@ class OpenAIBackend:
             cost_per_image=estimate_cost(model, self.options.quality, 1024, 1024))
 
     @classmethod
-    def from_config(cls, config: Any) -> "OpenAIBackend":
+    def from_config(cls, config: Any) -> OpenAIBackend:
         """Build from a PixloopConfig: model, base_url and --backend-option values (image and HTTP settings)."""
         return cls(model=getattr(config, "model", None) or DEFAULT_MODEL,
                    base_url=getattr(config, "base_url", None), options=getattr(config, "options", None))
@@ -231,6 +229,7 @@ class OpenAIBackend:
     async def generate(self, request: GenerationRequest, store: Any) -> GenerationResult:
         """One image: an edit when there is a base image or references, else a generation."""
         headers = self._headers()
+        sent: dict[str, Any]
         if request.base_image is not None or request.references:
             fields, files, notes = self.edit_form(request, store)
             resp = await self.http.request("POST", "/images/edits", data=fields, files=files, headers=headers)

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from agent.interfaces.api import RunResult, arun, aresume, make_brief, new_thread_id
+from agent.interfaces.api import RunResult, aresume, arun, make_brief, new_thread_id
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
 from agent.interfaces.progress import describe_update
 from agent.models import ASPECT_RATIOS, SIZE_TIERS, PixloopConfig

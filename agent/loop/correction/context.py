@@ -45,7 +45,7 @@ class CorrectionContext:
     def can_mask_edit(self) -> bool:
         return self.capabilities.edit and self.capabilities.mask
 
-    def on(self, candidate: Candidate, verdicts: list[Verdict]) -> "CorrectionContext":
+    def on(self, candidate: Candidate, verdicts: list[Verdict]) -> CorrectionContext:
         """The same context looking at another candidate (restart_from_best repairs the best one)."""
         return CorrectionContext(plan=self.plan, current=candidate, verdicts=verdicts, history=self.history,
                                  iteration=self.iteration, capabilities=self.capabilities, enabled=self.enabled,

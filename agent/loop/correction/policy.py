@@ -11,11 +11,22 @@ from __future__ import annotations
 
 from agent.loop.correction.context import CorrectionContext, StrategyFn, failing
 from agent.loop.correction.diagnosis import (
-    bad_elements, local_boxes, repairs, text_evidence, too_small, unreadable,
+    local_boxes,
+    repairs,
+    text_evidence,
+    too_small,
+    unreadable,
 )
 from agent.loop.correction.strategies import (
-    STRATEGY_FUNCTIONS, UPSCALE_FEEDBACK, edit_region, new_seed, reprompt, restart_from_best, restyle_text,
-    typeset_text, upscale,
+    STRATEGY_FUNCTIONS,
+    UPSCALE_FEEDBACK,
+    edit_region,
+    new_seed,
+    reprompt,
+    restart_from_best,
+    restyle_text,
+    typeset_text,
+    upscale,
 )
 from agent.models import Action, Plan, Verdict
 from agent.models.errors import UnknownCriticError

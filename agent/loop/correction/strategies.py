@@ -18,8 +18,17 @@ from typing import Any
 from agent.backends.compose.fonts import heavier
 from agent.loop.correction.context import CorrectionContext, StrategyFn, failing, make_action
 from agent.loop.correction.diagnosis import (
-    all_lines, all_local, bad_elements, element_box, face_evidence, illegible, lines, local_boxes, repairs,
-    text_evidence, too_small,
+    all_lines,
+    all_local,
+    bad_elements,
+    element_box,
+    face_evidence,
+    illegible,
+    lines,
+    local_boxes,
+    repairs,
+    text_evidence,
+    too_small,
 )
 from agent.loop.planning.design import contrasting_text
 from agent.loop.selection import rank, regressions

@@ -33,8 +33,19 @@ from agent.loop.planning.people import looks_like_person
 from agent.loop.planning.reading import extract_quoted
 from agent.loop.planning.rules import RulePlanner
 from agent.models import (
-    ASPECT_RATIOS, SIZE_TIERS, AspectRatio, Box, Brief, ImageRef, PixloopConfig, Plan, SizeTier, Style, Subject,
-    TextElement, canvas_size,
+    ASPECT_RATIOS,
+    SIZE_TIERS,
+    AspectRatio,
+    Box,
+    Brief,
+    ImageRef,
+    PixloopConfig,
+    Plan,
+    SizeTier,
+    Style,
+    Subject,
+    TextElement,
+    canvas_size,
 )
 from agent.models.errors import InputError, LLMError, PlanningError, ServiceError
 from critics import checks_for

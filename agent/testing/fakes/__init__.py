@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-from agent.testing.fakes.base import Fault, FakeServer, FaultPlan, fake_render, serve
+from agent.testing.fakes.base import FakeServer, Fault, FaultPlan, fake_render, serve
 
 FAKES: dict[str, str] = {
     "gemini": "agent.testing.fakes.gemini:create_app",

@@ -116,7 +116,7 @@ class FakeServer:
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.url = ""
 
-    def start(self, timeout: float = 30.0) -> "FakeServer":
+    def start(self, timeout: float = 30.0) -> FakeServer:
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -134,7 +134,7 @@ class FakeServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

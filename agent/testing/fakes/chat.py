@@ -210,7 +210,10 @@ def plan_answer(user_text: str, n_images: int, options: dict[str, Any]) -> dict[
         texts.append("LIMITED OFFER")
     text_boxes, subject_boxes = layout_regions(len(texts), n_images, width / height >= 1.7)
     roles = ["headline", "subheading", "body", "cta"]
-    box = lambda b: {"x": round(b.x, 4), "y": round(b.y, 4), "w": round(b.w, 4), "h": round(b.h, 4)}
+
+    def box(b: Any) -> dict[str, float]:
+        return {"x": round(b.x, 4), "y": round(b.y, 4), "w": round(b.w, 4), "h": round(b.h, 4)}
+
     return {
         "aspect_ratio": aspect, "size": size,
         "text": [{"content": t, "role": roles[min(i, 3)], "region": box(text_boxes[i])} for i, t in enumerate(texts)],
@@ -267,6 +270,8 @@ def _schema_default(schema: dict[str, Any]) -> Any:
         return schema["enum"][0]
     if t == "object":
         return {k: _schema_default(v) for k, v in schema.get("properties", {}).items()}
+    if t is None:  # no "type": nothing to default to
+        return None
     return {"array": [], "string": "ok", "number": schema.get("minimum", 0), "integer": schema.get("minimum", 0),
             "boolean": False}.get(t)
 

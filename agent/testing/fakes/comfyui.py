@@ -41,7 +41,12 @@ from starlette.websockets import WebSocket
 
 from agent.testing.fakes.base import FaultPlan, RequestLog, apply_delay
 from agent.testing.fakes.comfyui_graph import (
-    DEFAULT_CHECKPOINTS, NODES, OUTPUT_NODES, comfy_error, evaluate_graph, validate_prompt,
+    DEFAULT_CHECKPOINTS,
+    NODES,
+    OUTPUT_NODES,
+    comfy_error,
+    evaluate_graph,
+    validate_prompt,
 )
 from agent.testing.fakes.replies import request_fault_response, reset_connection
 
@@ -245,7 +250,7 @@ def create_app(faults: FaultPlan, *, checkpoints: list[str] | tuple[str, ...] = 
         if not job.done or not (job.announced or job.polls > state.history_polls):
             return JSONResponse({})
         if job.fault == "malformed":
-            return Response('{"%s": {"prompt": [1, "%s", {"3": ' % (pid, pid), media_type="application/json")
+            return Response(f'{{"{pid}": {{"prompt": [1, "{pid}", {{"3": ', media_type="application/json")
         return JSONResponse({pid: _history_entry(job)})
 
     async def view(request: Request) -> Response:

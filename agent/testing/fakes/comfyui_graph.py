@@ -4,7 +4,7 @@ interpreter that "executes" an API-format graph with fake_render (no web-server 
 from __future__ import annotations
 
 import io
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from PIL import Image
 
@@ -52,7 +52,7 @@ def comfy_error(kind: str, message: str, details: str = "", **extra: Any) -> dic
     return {"type": kind, "message": message, "details": details, "extra_info": extra}
 
 
-def is_link(value: Any) -> bool:
+def is_link(value: Any) -> TypeGuard[list[Any]]:
     """Whether an input value is a link [node id, output index] to another node."""
     return (isinstance(value, list) and len(value) == 2 and isinstance(value[0], (str, int))
             and isinstance(value[1], int))

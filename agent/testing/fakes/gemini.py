@@ -278,7 +278,7 @@ def _answer(model: str, info: dict[str, Any], state: _State, fault: Fault | None
     meta = {"modelVersion": model, "responseId": secrets.token_hex(8)}
     prompt_only = _usage(info["prompt_tokens"], 0, 0, 0)
     kind = fault.kind if fault else None
-    if kind == "429":
+    if fault is not None and kind == "429":
         delay = fault.value if fault.value is not None else 1.0
         return google_error(429, "RESOURCE_EXHAUSTED", f"You exceeded your current quota, please check your plan and "
                             f"billing details. Please retry in {delay:g}s.", [

@@ -98,10 +98,11 @@ class _Params:
         if self.model not in MODELS:
             raise ApiError(404, f"The model `{self.model}` does not exist or you do not have access to it.",
                            code="model_not_found", param="model")
-        self.prompt = raw.get("prompt")
-        if not isinstance(self.prompt, str) or not self.prompt.strip():
+        prompt = raw.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
             raise ApiError(400, "Missing required parameter: 'prompt'.", code="missing_required_parameter",
                            param="prompt")
+        self.prompt = prompt
         if len(self.prompt) > 32_000:
             raise ApiError(400, "Invalid 'prompt': string too long. Expected a string with maximum length 32000.",
                            code="string_above_max_length", param="prompt")
@@ -332,7 +333,7 @@ def create_app(faults: FaultPlan, *, api_key: str | None = None, faults_after: i
         fault = await next_fault()
         await apply_delay(faults, fault)
         kind = fault.kind if fault else None
-        if kind is not None and kind != "slow":
+        if fault is not None and kind != "slow":
             faulted = fault_response(fault, params, rid, request)
             if faulted is not None:
                 return faulted

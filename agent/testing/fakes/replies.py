@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 
 from agent.testing.faults import Fault
 
+
 async def reset_connection(request: Request) -> Response:
     """Drop the TCP connection without an answer (the 'reset' fault), as a crashed server or proxy does."""
     transport = getattr(getattr(request.receive, "__self__", None), "transport", None)

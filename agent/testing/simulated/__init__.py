@@ -31,12 +31,35 @@ from __future__ import annotations
 
 from agent.testing.simulated.backend import SimulatedBackend
 from agent.testing.simulated.failures import (
-    BLUR_SIGMA, DRIFT_BLUR, EDIT_ARTIFACT_BLUR, EDIT_ARTIFACT_NOISE, EXTRA_FACE_SCALE, EXTRA_TEXT_SIZES, GIBBERISH,
-    JPEG_QUALITY, NOISE_SIGMA, SUBSTITUTES, add_noise, blur, box_edges, drift_identity, free_spot, jpeg, misspell,
-    native_size, paste_extra_face, typo_candidates, wrong_size,
+    BLUR_SIGMA,
+    DRIFT_BLUR,
+    EDIT_ARTIFACT_BLUR,
+    EDIT_ARTIFACT_NOISE,
+    EXTRA_FACE_SCALE,
+    EXTRA_TEXT_SIZES,
+    GIBBERISH,
+    JPEG_QUALITY,
+    NOISE_SIGMA,
+    SUBSTITUTES,
+    add_noise,
+    blur,
+    box_edges,
+    drift_identity,
+    free_spot,
+    jpeg,
+    misspell,
+    native_size,
+    paste_extra_face,
+    typo_candidates,
+    wrong_size,
 )
 from agent.testing.simulated.feedback import (
-    FEEDBACK_CUES, addressed_failures, attempt_number, feedback_text, request_key, stream,
+    FEEDBACK_CUES,
+    addressed_failures,
+    attempt_number,
+    feedback_text,
+    request_key,
+    stream,
 )
 from agent.testing.simulated.options import FAILURES, PROFILES, SimulatedOptions, parse_options
 

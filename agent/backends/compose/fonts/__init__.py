@@ -8,7 +8,7 @@ importlib.resources, so they work from a source checkout and from an installed w
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.resources import as_file, files
 from pathlib import Path
 
@@ -48,7 +48,7 @@ def _check_key(key: str) -> str:
     return key
 
 
-@lru_cache(maxsize=None)
+@cache
 def font_path(key: str) -> Path:
     """Filesystem path of the TTF for a font key; ValueError lists the known keys."""
     resource = files("agent.backends.compose.fonts") / FONTS[_check_key(key)]

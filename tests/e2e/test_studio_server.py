@@ -31,7 +31,7 @@ import pytest
 langgraph_sdk = pytest.importorskip("langgraph_sdk", reason="needs the 'test' extra (langgraph-sdk)")
 pytest.importorskip("langgraph_api", reason="needs the 'test' extra (langgraph-cli[inmem])")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 LANGGRAPH_BIN = Path(sys.executable).parent / "langgraph"
 
 STARTUP_DEADLINE_S = 120.0

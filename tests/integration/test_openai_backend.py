@@ -16,20 +16,35 @@ import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.runtime.store import ArtifactStore
 from agent.backends.base import GenerationRequest
-from agent.models.errors import (
-    AuthError, ServiceTimeout, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited, SafetyBlocked, ServerError,
-)
-from agent.runtime.http import Retryable
 from agent.backends.openai import (
-    PRICES, InvalidBackendOption, OpenAIBackend, choose_size, classify_openai_error, cost_from_usage, flex_size,
-    flex_size_ok, openai_mask,
+    PRICES,
+    InvalidBackendOption,
+    OpenAIBackend,
+    choose_size,
+    classify_openai_error,
+    cost_from_usage,
+    flex_size,
+    flex_size_ok,
+    openai_mask,
 )
 from agent.interfaces.cli import main
+from agent.models import Plan
+from agent.models.errors import (
+    AuthError,
+    BadRequest,
+    MalformedResponse,
+    NoImageReturned,
+    QuotaExhausted,
+    RateLimited,
+    SafetyBlocked,
+    ServerError,
+    ServiceTimeout,
+)
+from agent.runtime.http import Retryable
+from agent.runtime.store import ArtifactStore
 from agent.testing.fakes import FakeServer, FaultPlan
 from agent.testing.fakes.openai import create_app
-from agent.models import Plan
 
 FAST = {"connect_timeout": "2", "read_timeout": "5", "max_attempts": "3", "backoff_initial": "0.01",
         "backoff_max": "0.05", "total_timeout": "30"}

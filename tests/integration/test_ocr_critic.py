@@ -11,11 +11,11 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from agent.models import Box, CheckSpec, Plan, TextElement, Verdict
+from critics import critic_info
 from critics.base import CheckContext, Critic
 from critics.ocr import OcrCritic, OcrLine, compare_text, prepare_image, read_text, score_elements
-from critics import critic_info
 
-FONTS = Path(__file__).resolve().parents[1] / "agent" / "backends" / "compose" / "fonts"
+FONTS = Path(__file__).resolve().parents[2] / "agent" / "backends" / "compose" / "fonts"
 HEAD_BOX = Box(x=0.05, y=0.08, w=0.9, h=0.2)  # top centre
 SUB_BOX = Box(x=0.1, y=0.32, w=0.8, h=0.1)  # centre
 FOOT_BOX = Box(x=0.1, y=0.8, w=0.8, h=0.12)  # bottom centre
@@ -410,8 +410,8 @@ def test_unknown_ocr_engine_is_rejected():
 
 
 def test_tesseract_engine_reads_a_clean_poster_when_installed():
-    from critics.ocr.engines import tesseract_available
     from critics.ocr import OcrCritic
+    from critics.ocr.engines import tesseract_available
 
     if not tesseract_available():
         pytest.skip("optional engine: tesseract binary or pytesseract not installed")

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from agent import generate
+from agent.models import STRATEGIES, PixloopConfig
 from agent.runtime.store import ArtifactStore
-from agent.models import PixloopConfig
-from agent.models import STRATEGIES
 
 POSTER = 'A poster that says "GRAND OPENING"'
 PORTRAIT = "A portrait of this person"

@@ -23,12 +23,11 @@ import torch
 from PIL import Image
 
 import agent
-from agent.runtime.store import ArtifactStore
 from agent.backends import BackendError, GenerationRequest, get_backend
 from agent.backends.diffusers import DiffusersBackend, DiffusersConfigError, generation_size
+from agent.models import PixloopConfig, Plan
 from agent.models.errors import SafetyBlocked
-from agent.models import PixloopConfig
-from agent.models import Plan
+from agent.runtime.store import ArtifactStore
 
 FAST = {"steps": 2, "max_side": 64}
 

@@ -12,15 +12,14 @@ import pytest
 from PIL import Image
 
 from agent.interfaces.api import make_brief
-from agent.runtime.store import ArtifactStore
+from agent.llm import LLMOutputError, OpenAIChatClient, rewrite_prompt, spell_out
+from agent.loop.planning import PlanningError
+from agent.loop.planning.llm import DesignBox, DesignText, LLMPlanner, enforce_text, free_band, required_text
+from agent.models import Box, PixloopConfig, Plan, TextElement, Verdict
 from agent.runtime.http import HttpSettings
-from agent.models import PixloopConfig
+from agent.runtime.store import ArtifactStore
 from agent.testing.fakes import FakeServer, FaultPlan
 from agent.testing.fakes.chat import create_app
-from agent.llm import LLMOutputError, OpenAIChatClient, rewrite_prompt, spell_out
-from agent.loop.planning.llm import DesignBox, DesignText, LLMPlanner, enforce_text, free_band, required_text
-from agent.loop.planning import PlanningError
-from agent.models import Box, Plan, TextElement, Verdict
 from prompts import variables
 
 FAST_OPTIONS = {"llm_read_timeout": 2, "llm_max_attempts": 2, "llm_backoff_initial": 0.01, "llm_backoff_max": 0.02}

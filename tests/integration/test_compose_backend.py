@@ -11,13 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.runtime.store import ArtifactStore
-from agent.models.errors import BackendError
 from agent.backends.base import GenerationRequest, GenerationResult, ImageBackend
 from agent.backends.compose import ComposeBackend, cutout_mask, face_detector_available, render
 from agent.backends.compose.fonts import FONTS, WEIGHT_ORDER, font_path, heavier, load_font, missing_glyphs
-from agent.models import PixloopConfig
-from agent.models import ASPECT_RATIOS, Box, Plan, Style, Subject, TextElement, canvas_size
+from agent.models import ASPECT_RATIOS, Box, PixloopConfig, Plan, Style, Subject, TextElement, canvas_size
+from agent.models.errors import BackendError
+from agent.runtime.store import ArtifactStore
 
 FACE = Path("/work/shared/data/faces/obama_1.jpg")
 BUSY = {"background": "texture", "texture_strength": 0.9, "palette": ["#5a6b7c", "#7f8fa0", "#a0b0c0"],

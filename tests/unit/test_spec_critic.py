@@ -11,9 +11,9 @@ from PIL import Image, ImageDraw
 from skimage import data
 
 from agent.models import CheckSpec, Plan, Verdict, canvas_size
+from critics import critic_info
 from critics.base import CheckContext, Critic
 from critics.spec import FAIL_CEILING, RATIO_TOLERANCE, SIZE_TABLE, SpecCritic, documented_family
-from critics import critic_info
 
 CTX = CheckContext(candidate_id="c1")
 CRITIC = SpecCritic()

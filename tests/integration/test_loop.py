@@ -95,7 +95,7 @@ def test_report_records_verdicts_thresholds_actions_and_timings(tmp_path) -> Non
         for v in c["verdicts"]:
             assert 0 <= v["score"] <= 1 and v["threshold"] == report["thresholds"][v["critic"]]["threshold"]
     assert {"plan", "backend", "critics", "judge"} <= set(report["timings"])
-    events = [json.loads(l)["event"] for l in (result.run_dir / "events.jsonl").read_text().splitlines()]
+    events = [json.loads(ln)["event"] for ln in (result.run_dir / "events.jsonl").read_text().splitlines()]
     assert events[0] == "plan" and events[-1] == "finalize" and "correct" in events
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from agent.interfaces.api import make_brief
-from agent.runtime.store import ArtifactStore
 from agent.loop.planning import RulePlanner, detect_aspect, detect_size, extract_quoted, generation_prompt
+from agent.runtime.store import ArtifactStore
 from prompts import render, variables
 
 

@@ -16,15 +16,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from agent.llm import (
+    ChatMessage,
+    GeminiChatClient,
+    LLMBlocked,
+    LLMOutputError,
+    LLMRefusal,
+    LLMTruncated,
+    OpenAIChatClient,
+    complete_sync,
+    data_url,
+    detect_flavour,
+    make_chat_client,
+    run_sync,
+    strict_schema,
+)
+from agent.llm.json_output import complete_json, extract_json
 from agent.models.errors import AuthError, BadRequest, MalformedResponse, QuotaExhausted, RateLimited
 from agent.runtime.http import HttpSettings
 from agent.testing.fakes import FakeServer, FaultPlan
 from agent.testing.fakes.chat import create_app, strict_problems
-from agent.llm import (
-    ChatMessage, GeminiChatClient, LLMBlocked, LLMOutputError, LLMRefusal, LLMTruncated, OpenAIChatClient,
-    complete_sync, data_url, detect_flavour, make_chat_client, run_sync, strict_schema,
-)
-from agent.llm.json_output import complete_json, extract_json
 from critics.vlm import JudgeReply
 
 FAST = HttpSettings(connect_timeout=2, read_timeout=2, max_attempts=3, backoff_initial=0.01, backoff_max=0.05,

@@ -14,19 +14,31 @@ import httpx
 import pytest
 from PIL import Image
 
-from agent.runtime.store import ArtifactStore
 from agent.backends.base import GenerationRequest, parse_options
 from agent.backends.gemini import (
-    MODELS, PRICE_SOURCE, GeminiBackend, GeminiOptions, classify, merge_stream, read_answer,
+    MODELS,
+    PRICE_SOURCE,
+    GeminiBackend,
+    GeminiOptions,
+    classify,
+    merge_stream,
+    read_answer,
 )
+from agent.interfaces.cli import main
+from agent.models import Plan
 from agent.models.errors import (
-    AuthError, BadRequest, MalformedResponse, NoImageReturned, QuotaExhausted, RateLimited, SafetyBlocked,
+    AuthError,
+    BadRequest,
+    MalformedResponse,
+    NoImageReturned,
+    QuotaExhausted,
+    RateLimited,
+    SafetyBlocked,
 )
 from agent.runtime.http import Retryable
-from agent.interfaces.cli import main
+from agent.runtime.store import ArtifactStore
 from agent.testing.fakes import FakeServer, FaultPlan
 from agent.testing.fakes.gemini import create_app
-from agent.models import Plan
 
 POSTER = 'A bold poster that says "GRAND OPENING"'
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05, "read_timeout": 10, "max_attempts": 3}

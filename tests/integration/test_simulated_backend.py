@@ -14,20 +14,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.runtime.store import ArtifactStore
 from agent.backends import BACKENDS, UnknownBackendError, register_backend, unregister_backend
 from agent.backends.base import Correction, GenerationRequest, GenerationResult
-from agent.testing.simulated import (
-    FAILURES, PROFILES, SimulatedBackend, addressed_failures, attempt_number, misspell, parse_options,
-)
-from agent.models import PixloopConfig
 from agent.loop.planning import generation_prompt
-from agent.models import Box, Plan, Style, Subject, TextElement, Verdict
-from critics import checks_for, get_critic
-from critics import CheckContext, UnknownCriticError
+from agent.models import Box, PixloopConfig, Plan, Style, Subject, TextElement, Verdict
+from agent.runtime.store import ArtifactStore
+from agent.testing.simulated import (
+    FAILURES,
+    PROFILES,
+    SimulatedBackend,
+    addressed_failures,
+    attempt_number,
+    misspell,
+    parse_options,
+)
+from critics import CheckContext, UnknownCriticError, checks_for, get_critic
 from prompts import render as render_prompt
 
-FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+FACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "faces"
 HEADLINE = TextElement(id="headline", content="GRAND OPENING", region=Box(x=0.1, y=0.72, w=0.8, h=0.14))
 SUBHEAD = TextElement(id="subhead", content="Saturday at noon", role="subheading",
                       region=Box(x=0.2, y=0.87, w=0.6, h=0.08))

@@ -13,18 +13,33 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from agent.runtime.store import ArtifactStore
 from agent.backends.compose import render
 from agent.models import Box, CheckSpec, Plan, Style, TextElement, Verdict, canvas_size
+from agent.runtime.store import ArtifactStore
 from critics import artifacts as A
-from critics.artifacts import naturalness
+from critics import critic_info
 from critics.artifacts import (
-    LIMITS, ArtifactsCritic, SubCheck, as_rgb, banding_check, blocking_check, blocking_ratio, blur_check,
-    classify_style, copy_move_check, exposure_check, limit_score, naturalness_check, noise_check, noise_sigma,
-    prepare, smooth_fraction, text_mask,
+    LIMITS,
+    ArtifactsCritic,
+    SubCheck,
+    as_rgb,
+    banding_check,
+    blocking_check,
+    blocking_ratio,
+    blur_check,
+    classify_style,
+    copy_move_check,
+    exposure_check,
+    limit_score,
+    naturalness,
+    naturalness_check,
+    noise_check,
+    noise_sigma,
+    prepare,
+    smooth_fraction,
+    text_mask,
 )
 from critics.base import CheckContext, Critic
-from critics import critic_info
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
 CHECKS = {"artifacts": CheckSpec(threshold=0.5)}
@@ -323,7 +338,7 @@ ODD = {
     "16x16": lambda: Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)),
     "rgba": lambda: Image.fromarray(np.dstack([photo(), np.full((512, 512), 200, np.uint8)]), "RGBA"),
     "grayscale": lambda: Image.fromarray(skimage.data.camera(), "L"),
-    "16-bit": lambda: Image.fromarray((skimage.data.camera().astype(np.uint16) * 257)),
+    "16-bit": lambda: Image.fromarray(skimage.data.camera().astype(np.uint16) * 257),
     "float": lambda: Image.fromarray(skimage.data.camera().astype(np.float32) / 255),
     "palette": lambda: Image.fromarray(photo()).convert("P"),
     "1-bit": lambda: Image.new("1", (100, 100)),

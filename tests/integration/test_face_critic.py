@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from agent.runtime.store import ArtifactStore
 from agent.models import Box, CheckSpec, ImageRef, Plan, Subject, Verdict
+from agent.runtime.store import ArtifactStore
+from critics import critic_info
 from critics.base import CheckContext, Critic
 from critics.face import (
     FaceCritic,
@@ -37,9 +38,8 @@ from critics.face.engines import (
     largest_face,
     similarity_transform,
 )
-from critics import critic_info
 
-FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+FACES = Path(__file__).resolve().parents[3] / "shared" / "data" / "faces"
 BG = (29, 43, 79)
 
 

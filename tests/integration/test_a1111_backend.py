@@ -13,15 +13,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.runtime.store import ArtifactStore
 from agent.backends.a1111 import A1111Backend
-from agent.models.errors import BackendError, UnknownBackendError
 from agent.backends.base import GenerationRequest
-from agent.models.errors import AuthError, BadRequest, MalformedResponse, NoImageReturned, ServerError
 from agent.interfaces.cli import main
-from agent.testing.fakes import Fault, FakeServer, FaultPlan
-from agent.testing.fakes.a1111 import create_app
 from agent.models import Plan
+from agent.models.errors import (
+    AuthError,
+    BackendError,
+    BadRequest,
+    MalformedResponse,
+    NoImageReturned,
+    ServerError,
+    UnknownBackendError,
+)
+from agent.runtime.store import ArtifactStore
+from agent.testing.fakes import FakeServer, Fault, FaultPlan
+from agent.testing.fakes.a1111 import create_app
 
 FAST = {"backoff_initial": 0.01, "backoff_max": 0.05, "read_timeout": 10, "max_attempts": 3}
 PROMPT = 'A poster that says "HELLO"'

@@ -12,8 +12,9 @@ from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 from skimage import data
 from skimage.metrics import structural_similarity
 
-from agent.runtime.store import ArtifactStore
 from agent.models import Box, CheckSpec, Plan, Subject, Verdict
+from agent.runtime.store import ArtifactStore
+from critics import critic_info
 from critics.base import CheckContext, Critic
 from critics.preservation import (
     SSIM_OUTSIDE_LIMIT,
@@ -23,7 +24,6 @@ from critics.preservation import (
     score_at_most,
     ssim_map,
 )
-from critics import critic_info
 
 SIZE = 512
 MASK_BOX = (180, 120, 380, 320)  # x0, y0, x1, y1: the area that may change (top-centre/middle)

@@ -11,17 +11,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agent.runtime.store import ArtifactStore
-from agent.models.errors import BackendError, UnknownBackendError
 from agent.backends.base import GenerationRequest
 from agent.backends.comfyui import (
-    ComfyUIBackend, WorkflowError, builtin_workflow, load_workflow, sd_size, substitute,
+    ComfyUIBackend,
+    WorkflowError,
+    builtin_workflow,
+    load_workflow,
+    sd_size,
+    substitute,
 )
-from agent.models.errors import BadRequest, MalformedResponse, NoImageReturned
 from agent.interfaces.cli import main
-from agent.testing.fakes import Fault, FakeServer, FaultPlan
-from agent.testing.fakes.comfyui import create_app
 from agent.models import Plan
+from agent.models.errors import BackendError, BadRequest, MalformedResponse, NoImageReturned, UnknownBackendError
+from agent.runtime.store import ArtifactStore
+from agent.testing.fakes import FakeServer, Fault, FaultPlan
+from agent.testing.fakes.comfyui import create_app
 
 FAST = {"poll_interval": 0.01, "backoff_initial": 0.01, "backoff_max": 0.05, "read_timeout": 10, "max_attempts": 3}
 PROMPT = 'A poster that says "HELLO"'

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from agent.llm import OpenAIChatClient
+from agent.models import Box, CheckSpec, Plan, TextElement
 from agent.runtime.http import HttpSettings
 from agent.testing.fakes import FakeServer, FaultPlan
 from agent.testing.fakes.chat import create_app
-from agent.llm import OpenAIChatClient
-from agent.models import Box, CheckSpec, Plan, TextElement
 from critics.base import CheckContext
 from critics.vlm import VlmJudge, outranked_by
 

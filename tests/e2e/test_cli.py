@@ -109,7 +109,7 @@ def test_killed_run_resumes_without_losing_or_regenerating_candidates(tmp_path) 
          "--max-iterations", "5", "--patience", "9"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in proc.stderr], daemon=True).start()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stderr], daemon=True).start()
     seen = []
     while True:
         line = lines.get(timeout=120)
@@ -120,8 +120,9 @@ def test_killed_run_resumes_without_losing_or_regenerating_candidates(tmp_path) 
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
 
-    from agent.interfaces.api import open_graph
     import asyncio
+
+    from agent.interfaces.api import open_graph
 
     async def snapshot():
         async with open_graph(out) as graph:

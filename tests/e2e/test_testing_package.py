@@ -20,7 +20,7 @@ import prompts
 from agent import generate
 from agent.models import PixloopConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TESTING = ROOT / "agent" / "testing"
 WEB_MODULES = ("starlette", "uvicorn", "multipart", "python_multipart")
 

@@ -11,9 +11,9 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent.models.errors import AuthError, ServiceTimeout, BadRequest, MalformedResponse, RateLimited, ServerError
+from agent.models.errors import AuthError, BadRequest, MalformedResponse, RateLimited, ServerError, ServiceTimeout
 from agent.runtime.http import HttpClient, HttpSettings, duration_seconds, parse_retry_after
-from agent.testing.fakes import Fault, FaultPlan, FakeServer
+from agent.testing.fakes import FakeServer, Fault, FaultPlan
 
 FAST = HttpSettings(connect_timeout=2, read_timeout=2, max_attempts=3, backoff_initial=0.01, backoff_max=0.05,
                     total_timeout=30)

@@ -1,0 +1,23 @@
+"""The installed `pixloop` console script is the CLI (pyproject's [project.scripts] points at it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+from agent.interfaces.cli import main
+
+
+def test_the_pixloop_entry_point_is_the_cli_main() -> None:
+    (script,) = [ep for ep in entry_points(group="console_scripts") if ep.name == "pixloop"]
+    assert script.value == "agent.interfaces.cli:main" and script.load() is main
+
+
+def test_the_installed_script_runs() -> None:
+    exe = Path(sys.executable).parent / "pixloop"
+    out = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "COMMAND" in out.stdout
+    for command in ("run", "check", "backends", "critics", "fake-server"):
+        assert command in out.stdout
