@@ -41,6 +41,7 @@ from pydantic import Field
 
 from agent.backends.base import BackendOptions, Capabilities, GenerationRequest, GenerationResult, parse_options
 from agent.backends.errors import SafetyBlocked
+from agent.backends.sd import open_ref
 from agent.models import ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS
 from agent.models.errors import BackendError, ConfigError
 
@@ -244,14 +245,6 @@ class DiffusersBackend:
 
     # --- generation --------------------------------------------------------------------------
 
-    def _open(self, store: Any, ref: Any, what: str) -> Image.Image:
-        if store is None:
-            raise BackendError(f"{what} given but no artifact store to open it")
-        try:
-            return store.open(ref)
-        except (OSError, ValueError) as e:
-            raise BackendError(f"cannot open {what} {ref.path}: {e}") from e
-
     def _generate_sync(self, request: GenerationRequest, store: Any) -> tuple[Image.Image, dict[str, Any]]:
         """Load (once), build the call for text2img / img2img / inpaint, run it and check the result."""
         plan = request.plan
@@ -283,7 +276,7 @@ class DiffusersBackend:
 
         base = mask = None
         if mode != "text2img":
-            base = self._open(store, request.base_image, "base image").convert("RGB")
+            base = open_ref(store, request.base_image, "base image").convert("RGB")
             base = base.resize((width, height), Image.Resampling.LANCZOS) if base.size != (width, height) else base
             strength = self.inpaint_strength if mode == "inpaint" else self.strength
             call["image"], call["strength"] = base, strength
@@ -291,7 +284,7 @@ class DiffusersBackend:
                 call["num_inference_steps"] = math.ceil(1 / strength)
                 notes.append(f"steps raised to {call['num_inference_steps']} so strength {strength} runs one step")
         if mode == "inpaint":
-            mask = self._open(store, request.mask, "mask").convert("L")
+            mask = open_ref(store, request.mask, "mask").convert("L")
             mask = mask.resize((width, height), Image.Resampling.NEAREST) if mask.size != (width, height) else mask
             call["mask_image"] = mask
 

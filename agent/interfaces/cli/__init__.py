@@ -15,7 +15,7 @@ from agent import __version__
 from agent.interfaces.cli.check import add_check_parser, check_command
 from agent.interfaces.cli.common import EXIT_BAD_INPUT
 from agent.interfaces.cli.fake_server import add_fake_server_parser, fake_server_command
-from agent.interfaces.cli.listing import backends_command, critics_command
+from agent.interfaces.cli.listing import backends_command, critics_command, planners_command
 from agent.interfaces.cli.run import add_run_parser, run_command
 
 
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check_parser(sub)
     sub.add_parser("backends", help="list image backends (plugins too), whether they can run here, what they can do")
     sub.add_parser("critics", help="list critics (plugins too) with their default thresholds and where those come from")
+    sub.add_parser("planners", help="list planners (plugins too)")
     add_fake_server_parser(sub)
     return parser
 
@@ -55,6 +56,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return backends_command()
     if args.command == "critics":
         return critics_command()
+    if args.command == "planners":
+        return planners_command()
     parser.print_help()
     return EXIT_BAD_INPUT
 

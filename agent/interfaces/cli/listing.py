@@ -1,8 +1,9 @@
-"""`pixloop backends` and `pixloop critics`: what the registries hold (plugins included) and what each can do."""
+"""`pixloop backends`, `pixloop critics`, `pixloop planners`: what the registries hold (plugins included)."""
 
 from __future__ import annotations
 
 from agent.backends import BACKENDS, get_backend
+from agent.loop.planning import PLANNERS
 from agent.models import PixloopConfig
 from critics import CRITICS, get_critic
 
@@ -44,4 +45,17 @@ def critics_command() -> int:
     return 0
 
 
-__all__ = ["backends_command", "critics_command"]
+def planners_command() -> int:
+    """One row per planner: its name, what it is (its docstring's first line) and who provides it."""
+    for name in PLANNERS.names():
+        provider = PLANNERS.provider(name)
+        try:
+            doc = (PLANNERS.factory(name).__doc__ or "").strip().splitlines()
+        except Exception as e:  # noqa: BLE001 - a broken plugin is listed, not fatal
+            print(f"{name:<10} cannot be loaded: {_first_line(e)} ({provider})")
+            continue
+        print(f"{name:<10} {doc[0] if doc else ''} [{provider}]")
+    return 0
+
+
+__all__ = ["backends_command", "critics_command", "planners_command"]

@@ -12,6 +12,7 @@ from PIL import Image
 
 from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
 from agent.backends.compose import detect_face, render
+from agent.backends.sd import open_ref
 from agent.models import ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS, Box, Plan, TextElement
 from agent.models.errors import BackendError
 from agent.testing.simulated.failures import (
@@ -203,10 +204,10 @@ class SimulatedBackend:
 
     def _edit(self, request: GenerationRequest, store: Any, outcome: _Outcome) -> Image.Image:
         """A masked edit: regenerate the masked region from the plan (or fail to), keep the rest."""
-        base = _open(store, request.base_image, "base image").convert("RGB")
+        base = open_ref(store, request.base_image, "base image").convert("RGB")
         if request.mask is None:
             return self._generate(request, store, base, outcome)
-        mask = _open(store, request.mask, "mask").convert("L")
+        mask = open_ref(store, request.mask, "mask").convert("L")
         if mask.size != base.size:
             mask = mask.resize(base.size, Image.Resampling.BILINEAR)
         alpha = np.asarray(mask, np.float32) / 255.0
@@ -279,10 +280,3 @@ def _covered(alpha: np.ndarray, region: Box, share: float = 0.5) -> bool:
     x0, y0, x1, y1 = region.to_pixels(w, h)
     part = alpha[max(0, y0):max(y0 + 1, y1), max(0, x0):max(x0 + 1, x1)]
     return part.size > 0 and float(part.mean()) >= share
-
-
-def _open(store: Any, ref: Any, what: str) -> Image.Image:
-    try:
-        return store.open(ref)
-    except (OSError, ValueError) as e:
-        raise BackendError(f"cannot open {what} {ref.path}: {e}") from e
