@@ -70,8 +70,10 @@ def decode_output(data: bytes, label: str) -> Image.Image:
         raise MalformedResponse(str(e)) from None
 
 
-def open_ref(store: Any, ref: ImageRef, what: str) -> Image.Image:
-    """Open an input image from the run's store, as a BackendError if that fails."""
+def open_ref(store: Any, ref: ImageRef | None, what: str) -> Image.Image:
+    """Open an input image from the run's store, as a BackendError if there is none or it cannot be read."""
+    if ref is None:
+        raise BackendError(f"no {what} given")
     if store is None:
         raise BackendError(f"{what} given but no artifact store to open it")
     try:
