@@ -27,7 +27,7 @@ from agent.loop.planning import generation_prompt, get_planner
 from agent.loop.report import build_report
 from agent.loop.state import CriticTask, LoopState
 from agent.loop.stopping import drafts_affordable, stop_reason
-from agent.models import STRATEGIES, Action, Brief, Candidate, PixloopConfig, Plan, Status, Verdict
+from agent.models import STRATEGIES, Action, Brief, Candidate, PixloopConfig, Plan, Status, StopReason, Verdict
 from agent.models.errors import BackendError, ImageInputError, PlanningError
 from agent.runtime.secrets import redact
 from agent.runtime.store import ArtifactStore
@@ -286,6 +286,17 @@ def correct_node(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str,
     return {"actions": [action], "plan": new_plan, "plan_ref": plan_ref, "elapsed_s": dt, "timings": {"correct": dt}}
 
 
+def final_status(reason: StopReason | None, best: Candidate | None) -> Status:
+    """The honest status of a run that stopped: passed only when the stop rule says so; failed when there is
+    nothing to deliver or the input or pixloop itself failed; otherwise the best candidate is delivered below
+    threshold (a budget ran out, or a later iteration's backend call failed after a candidate was made)."""
+    if reason == "passed":
+        return "passed"
+    if best is None or reason in ("bad_input", "internal_error"):
+        return "failed"
+    return "below_threshold"
+
+
 def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
     """Return the best candidate with an honest status; write final.png and report.json."""
     settings = _settings(runtime)
@@ -293,8 +304,7 @@ def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any
     by_id = {c.id: c for c in state.get("candidates", [])}
     best = by_id.get(state.get("best_id") or "")
     reason = state.get("stop_reason")
-    status: Status = ("passed" if reason == "passed" else "failed" if reason in ("backend_error", "planning_error")
-                      else "below_threshold")
+    status = final_status(reason, best)
     if best is not None:
         shutil.copyfile(store.path(best.image), store.root / f"final{Path(best.image.path).suffix}")
     update = {"status": status, "final": best, "stop_reason": reason}

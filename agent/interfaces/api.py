@@ -30,6 +30,22 @@ RUN_FILE = "run.json"
 EventHandler = Callable[[str, dict[str, Any]], None]
 
 
+FAILURE_EXIT_CODES: dict[StopReason | None, int] = {"bad_input": 2, "internal_error": 1}
+"""A failed run exits 4 (backend, planner, or a budget spent before any image), except for these."""
+
+
+def exit_code(status: Status, stop_reason: StopReason | None) -> int:
+    """0 passed, 3 below threshold (the best image is still written), and for a failed run 2 bad input,
+    1 an internal error, 4 otherwise (the backend or the planner failed, or nothing could be made in time)."""
+    if status == "passed":
+        return 0
+    if status == "below_threshold":
+        return 3
+    if status == "failed":
+        return FAILURE_EXIT_CODES.get(stop_reason, 4)
+    return 1
+
+
 class RunResult(BaseModel):
     """What a run produced: status, stop reason, the final image and the full report."""
 
@@ -45,6 +61,11 @@ class RunResult(BaseModel):
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def exit_code(self) -> int:
+        """The CLI's exit code for this result (see EXIT_CODES)."""
+        return exit_code(self.status, self.stop_reason)
 
 
 def format_validation_error(e: ValidationError, prefix: str = "") -> str:

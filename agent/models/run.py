@@ -11,8 +11,11 @@ from agent.models.plan import PixelBox
 
 Status = Literal["running", "passed", "below_threshold", "failed"]
 StopReason = Literal[
-    "passed", "max_iterations", "max_seconds", "max_cost", "no_improvement", "planning_error", "backend_error"
+    "passed", "max_iterations", "max_seconds", "max_cost", "no_improvement", "bad_input", "planning_error",
+    "backend_error", "internal_error",
 ]
+"""Why a run stopped: it passed; a budget ran out; corrections stopped helping; or something failed: the input
+(bad_input), the planner, the backend, or pixloop itself (internal_error, a bug: the report has the error)."""
 Strategy = Literal[
     "restyle_text", "reprompt", "new_seed", "best_of_n", "typeset_text", "reanchor_identity",
     "edit_region", "restart_from_best", "upscale",

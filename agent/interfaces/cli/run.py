@@ -16,8 +16,6 @@ from agent.models import ASPECT_RATIOS, SIZE_TIERS, PixloopConfig
 from agent.models.errors import PixloopError
 from agent.runtime.secrets import redact
 
-EXIT = {"passed": 0, "below_threshold": 3, "failed": 4}
-"""Exit code per final status."""
 
 RUN_EPILOG = """\
 examples:
@@ -28,8 +26,9 @@ examples:
 required text: every "quoted string" in the prompt (and every --text) must appear verbatim;
 the OCR critic reads the image and the loop corrects it until it does.
 outputs in --out: final.png, candidates/NN-cK.png, report.json, events.jsonl, checkpoints.sqlite
-exit codes: 0 passed, 3 finished below threshold (best image still written), 2 bad input,
-            4 backend failure, 130 interrupted (resume with --resume)
+exit codes: 0 passed, 3 finished below threshold (best image still written, also when a later
+            iteration's backend call failed), 2 bad input, 4 backend or planning failure with no image,
+            1 internal error (a report is still written), 130 interrupted (resume with --resume)
 """
 
 
@@ -145,7 +144,8 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"\ninterrupted; continue with: {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     _print_result(result, args.json)
-    if result.status == "failed" and result.error:
-        what = "planning failed" if result.stop_reason == "planning_error" else "backend failure"
+    if result.error:
+        what = {"planning_error": "planning failed", "bad_input": "error", "internal_error": "internal error"}.get(
+            result.stop_reason or "", "backend failure")
         print(f"pixloop: {what}: {redact(result.error)}", file=sys.stderr)
-    return EXIT.get(result.status, 1)
+    return result.exit_code
