@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -60,6 +60,11 @@ BLANK_FRACTION = 0.995
 BLANK_COLOUR_DISTANCE = 8
 """Per-channel distance (0..255) under which a pixel counts as 'the same colour' as the median."""
 BLANK_MAX_SIDE = 512
+STATS_MAX_PIXELS = 4096 * 4096
+"""Above this many pixels (more than pixloop ever generates), the blank and mode statistics read a box-averaged
+reduction of the image; the transparency test still reads every pixel's alpha."""
+PREMULTIPLY_ROWS = 256
+"""Rows premultiplied at a time, so a 50 MP image with alpha needs no full-size 16-bit working copies."""
 """The blank test runs on an area-downscaled copy with this long side (speed; area averaging keeps blankness)."""
 FAIL_CEILING = 0.9
 """Every failing check scores at most this, so any threshold above it splits pass/fail the same way."""
@@ -125,9 +130,27 @@ def _pixels(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         g = a.astype(np.uint8)
         return np.repeat(g[:, :, None], 3, axis=2), None
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        arr = np.asarray(im.convert("RGBA"))
+        arr = np.asarray(im if im.mode == "RGBA" else im.convert("RGBA"))  # no copy of an RGBA image to convert
         return arr[:, :, :3], arr[:, :, 3]
     return np.asarray(im if im.mode == "RGB" else im.convert("RGB")), None
+
+
+def statistics_view(image: Image.Image) -> Image.Image:
+    """The image the blank and mode statistics read: itself, or for an image above STATS_MAX_PIXELS a
+    box-averaged reduction (PIL allocates only the small result, so a 50 MP input needs no full-size copies)."""
+    w, h = image.size
+    if w * h <= STATS_MAX_PIXELS or image.mode not in ("RGB", "RGBA", "L", "LA"):
+        return image
+    return image.reduce(math.ceil(math.sqrt(w * h / STATS_MAX_PIXELS)))
+
+
+def _has_transparency(image: Image.Image, alpha: np.ndarray | None) -> bool:
+    """Whether any pixel is not fully opaque (read from the whole image's alpha extrema, never a reduction)."""
+    if alpha is None or alpha.size == 0:
+        return False
+    if image.mode in ("RGBA", "LA"):
+        return int(cast("tuple[int, int]", image.getextrema()[-1])[0]) < 255
+    return int(alpha.min()) < 255
 
 
 def _shrink(arr: np.ndarray, max_side: int) -> np.ndarray:
@@ -145,9 +168,11 @@ def blank_stats(rgb: np.ndarray, alpha: np.ndarray | None) -> dict[str, Any]:
     channel), so a fully transparent image is blank and a sticker on a transparent background is not.
     """
     if alpha is not None:
-        a = alpha.astype(np.uint16)
-        premult = (rgb.astype(np.uint16) * a[:, :, None] // 255).astype(np.uint8)
-        chans = np.dstack([premult, alpha])
+        chans = np.empty((*rgb.shape[:2], 4), np.uint8)
+        for y in range(0, rgb.shape[0], PREMULTIPLY_ROWS):  # in bands: no full-size 16-bit copies (memory)
+            a = alpha[y:y + PREMULTIPLY_ROWS].astype(np.uint16)
+            chans[y:y + PREMULTIPLY_ROWS, :, :3] = rgb[y:y + PREMULTIPLY_ROWS].astype(np.uint16) * a[:, :, None] // 255
+            chans[y:y + PREMULTIPLY_ROWS, :, 3] = alpha[y:y + PREMULTIPLY_ROWS]
     else:
         chans = rgb
     small = np.ascontiguousarray(_shrink(np.ascontiguousarray(chans), BLANK_MAX_SIDE))
@@ -257,8 +282,8 @@ class SpecCritic(CriticBase):
                                      "fine; downscale if an exact size is needed")
 
         # (c) blank, (d) mode
-        rgb, alpha = _pixels(image)
-        has_transparency = alpha is not None and alpha.size > 0 and int(alpha.min()) < 255
+        rgb, alpha = _pixels(statistics_view(image))
+        has_transparency = _has_transparency(image, alpha)
         evidence["has_transparency"] = has_transparency
         stats = blank_stats(rgb, alpha)
         evidence["blank"] = bool(stats["blank"])

@@ -27,11 +27,25 @@ from agent.loop.planning import generation_prompt, get_planner
 from agent.loop.report import build_report
 from agent.loop.state import CriticTask, LoopState
 from agent.loop.stopping import drafts_affordable, stop_reason
-from agent.models import STRATEGIES, Action, Brief, Candidate, PixloopConfig, Plan, Status, StopReason, Verdict
-from agent.models.errors import BackendError, ImageInputError, PlanningError
+from agent.models import (
+    STRATEGIES,
+    Action,
+    Brief,
+    Candidate,
+    ImageRef,
+    PixloopConfig,
+    Plan,
+    Status,
+    StopReason,
+    Verdict,
+)
+from agent.models.errors import BackendError, ImageInputError, InputError, PlanningError
+from agent.runtime.confine import Confinement
+from agent.runtime.http import Deadline, deadline
 from agent.runtime.secrets import redact
 from agent.runtime.store import ArtifactStore
 from critics import CheckContext, get_critic
+from graphs.intake import safe_run_dir, take_in
 from prompts import render
 
 
@@ -53,31 +67,32 @@ def _verdicts_for(state: LoopState, candidate_id: str) -> list[Verdict]:
     return [v for v in state.get("verdicts", []) if v.candidate_id == candidate_id]
 
 
-def default_run_dir(config: RunnableConfig | None, out_root: str) -> str:
-    thread = ((config or {}).get("configurable") or {}).get("thread_id") or f"run-{int(time.time())}"
-    return str(Path(out_root) / str(thread))
-
-
-def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Validate the brief, store its references and make the plan.
+def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfig], *,
+         confinement: Confinement | None = None) -> dict[str, Any]:
+    """Check the input (graphs.intake), store the references and make the plan.
 
     A sync node on purpose: it only does file I/O and CPU work, which LangGraph runs in a worker
     thread (in an async node it would block the event loop; `langgraph dev` raises BlockingError)."""
     t0 = time.perf_counter()
     settings = _settings(runtime)
-    brief = _brief(state)
-    run_dir = state.get("run_dir") or default_run_dir(config, settings.out_root)
-    store = ArtifactStore.for_dir(run_dir)
-    references = [store.put_file(p) for p in brief.references]
     try:
+        intake = take_in(dict(state), config, settings, confinement)
+    except InputError as e:
+        run_dir = safe_run_dir(dict(state), config, settings, confinement)
+        return _refused(ArtifactStore.for_dir(run_dir), {"run_dir": run_dir}, "bad_input", redact(str(e)), t0)
+    brief, run_dir = intake.brief, intake.run_dir
+    store = ArtifactStore.for_dir(run_dir)
+    references: list[ImageRef] = []
+    try:
+        references = [store.put_reference(source, f"references[{i}]") for i, source in enumerate(intake.references)]
         the_plan = get_planner(settings.planner, settings).plan(brief, references, store)
     except PlanningError as e:
-        message = redact(f"{settings.planner} planner failed: {e}")
-        store.log_event("planning_error", error=message)
-        dt = time.perf_counter() - t0
-        return {"brief": brief, "references": references, "run_dir": run_dir, "iteration": 0, "status": "failed",
-                "stop_reason": "planning_error", "error": message, "best_id": None, "stale_rounds": 0,
-                "elapsed_s": dt, "timings": {"plan": dt}}
+        message = str(e) if e.planner else f"{settings.planner} planner failed: {e}"
+        return _refused(store, {"brief": brief, "references": references, "run_dir": run_dir}, "planning_error",
+                        redact(message), t0)
+    except InputError as e:
+        return _refused(store, {"brief": brief, "references": references, "run_dir": run_dir}, "bad_input",
+                        redact(str(e)), t0)
     if settings.critics is not None:
         the_plan.checks = {k: v for k, v in the_plan.checks.items() if k in settings.critics}
     store.log_event("plan", aspect=the_plan.aspect_ratio, size=the_plan.size,
@@ -88,6 +103,15 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
             "references": references, "run_dir": run_dir,
             "iteration": 0, "status": "running", "best_id": None, "current_id": None, "stale_rounds": 0,
             "stop_reason": None, "elapsed_s": dt, "timings": {"plan": dt}}
+
+
+def _refused(store: ArtifactStore, update: dict[str, Any], reason: StopReason, message: str,
+             t0: float) -> dict[str, Any]:
+    """The plan step's update for a run that cannot start: failed, why, and straight to finalize."""
+    store.log_event("bad_input" if reason == "bad_input" else "planning_error", error=message)
+    dt = time.perf_counter() - t0
+    return {**update, "iteration": 0, "status": "failed", "stop_reason": reason, "error": message,
+            "best_id": None, "stale_rounds": 0, "elapsed_s": dt, "timings": {"plan": dt}}
 
 
 def route_after_plan(state: LoopState) -> Literal["generate", "finalize"]:
@@ -101,10 +125,18 @@ def _current_seed(state: LoopState) -> int:
     return _brief(state).seed
 
 
+BACKSTOP_GRACE_S = 1.0
+"""A backend that ignores the deadline (no shared HTTP client) is cut off this long after it."""
+
+
 async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
     """Carry out the corrector's action (or the first render) and store the new candidate(s).
 
-    File work runs in worker threads so the event loop (and `langgraph dev`) never blocks on it.
+    File work runs in worker threads so the event loop (and `langgraph dev`) never blocks on it. The time
+    budget left (`max_seconds` less the active seconds spent) bounds the backend call: it is the `deadline`
+    the HTTP client fits its retries and timeouts into, and a backend that ignores it is cut off shortly
+    after. A call that runs out of time stops the run with `max_seconds` (finalize delivers the best
+    candidate so far); a failing one with `backend_error`.
     """
     t0 = time.perf_counter()
     settings = _settings(runtime)
@@ -113,11 +145,21 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
     actions = state.get("actions", [])
     action: Action | None = actions[-1] if actions else None
     seed = _current_seed(state)
+    max_seconds = _brief(state).budget.max_seconds
     store, prompt, backend = await asyncio.to_thread(_prepare, state["run_dir"], the_plan, action, iteration, settings)
+    left = None if max_seconds is None else max_seconds - state.get("elapsed_s", 0.0) - (time.perf_counter() - t0)
+    if left is not None and left <= 0:
+        return await _out_of_time(store, settings, iteration, max_seconds, left, "no time was left", t0)
+    scope: Deadline | None = None
+    backstop: asyncio.Timeout | None = None
     try:
-        made = await produce(action, backend=backend, store=store, plan=the_plan, seed=seed, prompt=prompt,
-                             references=state.get("references", []),
-                             candidates={c.id: c for c in state.get("candidates", [])})
+        label = "the time budget" + (f" (max_seconds {max_seconds:g})" if max_seconds is not None else "")
+        with deadline(left, label) as scope:
+            async with asyncio.timeout(None if left is None else left + BACKSTOP_GRACE_S) as backstop:
+                made = await produce(action, backend=backend, store=store, plan=the_plan, seed=seed, prompt=prompt,
+                                     references=state.get("references", []),
+                                     candidates={c.id: c for c in state.get("candidates", [])},
+                                     answer_retries=settings.answer_retries)
         candidates = [
             await asyncio.to_thread(_record, store, p.image, dict(
                 id=f"c{iteration}" + ("" if k == 0 else chr(ord("a") + k)), iteration=iteration, backend=p.backend,
@@ -125,7 +167,14 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
                 parent_id=p.parent_id, plan_ref=state.get("plan_ref"), seconds=round(p.seconds, 4), cost=p.cost,
                 meta=p.meta))
             for k, p in enumerate(made)]
+    except TimeoutError:
+        if backstop is None or not backstop.expired():
+            raise
+        why = f"the backend ignored the deadline and was cut off after {time.perf_counter() - t0:.1f} s"
+        return await _out_of_time(store, settings, iteration, max_seconds, left, why, t0)
     except (BackendError, ImageInputError) as e:
+        if scope is not None and (scope.hit or scope.expired):
+            return await _out_of_time(store, settings, iteration, max_seconds, left, f"{type(e).__name__}: {e}", t0)
         message = redact(f"{settings.backend} backend failed on iteration {iteration}: {type(e).__name__}: {e}")
         await asyncio.to_thread(store.log_event, "backend_error", iteration=iteration, error=message)
         dt = time.perf_counter() - t0
@@ -135,6 +184,17 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
     dt = time.perf_counter() - t0
     return {"candidates": candidates, "iteration": iteration, "cost_used": sum(p.cost for p in made),
             "elapsed_s": dt, "timings": {"backend": backend_s, "generate": dt - backend_s}}
+
+
+async def _out_of_time(store: ArtifactStore, settings: PixloopConfig, iteration: int, max_seconds: float | None,
+                       left: float | None, why: str, t0: float) -> dict[str, Any]:
+    """The generate step's update when the time budget ran out during (or before) the backend call."""
+    budget = f"max_seconds {max_seconds:g}" if max_seconds is not None else "its deadline"
+    message = redact(f"{settings.backend} backend did not deliver iteration {iteration} within the time budget "
+                     f"({budget}; {max(0.0, left or 0.0):.1f} s were left): {why}")
+    await asyncio.to_thread(store.log_event, "out_of_time", iteration=iteration, error=message)
+    dt = time.perf_counter() - t0
+    return {"stop_reason": "max_seconds", "error": message, "elapsed_s": dt, "timings": {"generate": dt}}
 
 
 def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int,
@@ -175,8 +235,9 @@ def _link_candidate(store: ArtifactStore, candidate: Candidate) -> None:
 
 
 def dispatch_checks(state: LoopState) -> list[Send] | Literal["judge", "finalize"]:
-    """One parallel branch per enabled critic; straight to finalize after a backend failure."""
-    if state.get("status") == "failed":
+    """One parallel branch per enabled critic; straight to finalize when generate failed or stopped the run
+    (a backend failure, or the time budget ran out during the call)."""
+    if state.get("status") == "failed" or state.get("stop_reason"):
         return "finalize"
     fresh = [c for c in state["candidates"] if c.iteration == state["iteration"]]
     names = [n for n, spec in state["plan"].checks.items() if spec.enabled]
@@ -257,6 +318,10 @@ def route_after_judge(state: LoopState) -> Literal["correct", "finalize"]:
     return "finalize" if state.get("stop_reason") else "correct"
 
 
+def route_after_correct(state: LoopState) -> Literal["generate", "finalize"]:
+    return "finalize" if state.get("status") == "failed" else "generate"
+
+
 def correct_node(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
     """Turn the current candidate's failing verdicts into an action and the next plan revision."""
     t0 = time.perf_counter()
@@ -306,7 +371,7 @@ def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any
     reason = state.get("stop_reason")
     status = final_status(reason, best)
     if best is not None:
-        shutil.copyfile(store.path(best.image), store.root / f"final{Path(best.image.path).suffix}")
+        store.copy_to(best.image, f"final{Path(best.image.path).suffix}")
     update = {"status": status, "final": best, "stop_reason": reason}
     store.put_json("report.json", build_report({**state, **update}, settings))
     store.log_event("finalize", status=status, stop_reason=reason, final=best.id if best else None)

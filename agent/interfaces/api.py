@@ -18,15 +18,19 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from agent.backends import get_backend
+from agent.interfaces.run_folder import CHECKPOINT_DB, RUN_FILE, IfExists, choose_run_dir, clear_run, holds_run
 from agent.loop.planning import planner_names
 from agent.models import Brief, PixloopConfig, Status, StopReason, public_config
 from agent.models.errors import BriefError, ImageInputError, UnknownBackendError, UnknownCriticError
+from agent.models.validation import format_validation_error
 from agent.runtime.checkpoint import run_checkpointer
 from agent.runtime.images import check_references
+from agent.runtime.lock import RunLock
+from agent.runtime.paths import check_thread_id
+from agent.runtime.secrets import mask_url
+from agent.runtime.store import ArtifactStore
 from critics import check_names
 
-CHECKPOINT_DB = "checkpoints.sqlite"
-RUN_FILE = "run.json"
 EventHandler = Callable[[str, dict[str, Any]], None]
 
 
@@ -68,18 +72,6 @@ class RunResult(BaseModel):
         return exit_code(self.status, self.stop_reason)
 
 
-def format_validation_error(e: ValidationError, prefix: str = "") -> str:
-    parts = []
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "input"
-        msg = err["msg"].removeprefix("Value error, ")
-        got = err.get("input")
-        tail = f" (got {got!r})" if err["type"] in ("literal_error", "greater_than_equal", "greater_than",
-                                                      "less_than_equal", "int_parsing", "float_parsing") else ""
-        parts.append(f"{prefix}{loc}: {msg}{tail}")
-    return "; ".join(parts)
-
-
 def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_text: Iterable[str] = (),
                aspect: str | None = None, size: str | None = None, thresholds: dict[str, float] | None = None,
                critics: Iterable[str] = (), seed: int = 0, max_iterations: int | None = None,
@@ -118,7 +110,7 @@ def preflight(brief: Brief, config: PixloopConfig) -> None:
     except UnknownCriticError as e:
         raise BriefError(str(e)) from None
     cost = backend.capabilities.cost_per_image
-    if brief.budget.max_cost < cost:
+    if brief.budget.max_cost is not None and brief.budget.max_cost < cost:
         raise BriefError(f"budget.max_cost {brief.budget.max_cost} is below the cost of one image "
                          f"on {config.backend} ({cost})")
 
@@ -159,46 +151,83 @@ def _result(thread_id: str, run_dir: Path, values: dict[str, Any]) -> RunResult:
 
 
 async def arun(brief: Brief, config: PixloopConfig | None = None, *, out: str | Path | None = None,
-               thread_id: str | None = None, on_event: EventHandler | None = None) -> RunResult:
-    """Run the loop for a validated Brief."""
+               thread_id: str | None = None, on_event: EventHandler | None = None,
+               if_exists: IfExists = "refuse") -> RunResult:
+    """Run the loop for a validated Brief, as the only writer of its run folder.
+
+    A folder that already holds a run is refused unless `if_exists` is "new" (a sub-folder named after the
+    thread) or "overwrite" (that run's files are removed first)."""
     config = config or PixloopConfig()
     preflight(brief, config)
     thread_id = thread_id or new_thread_id()
-    run_dir = Path(out) if out else Path(config.out_root) / thread_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(json.dumps(
-        {"thread_id": thread_id, "config": public_config(config),
-         "brief": brief.model_dump(mode="json")}, indent=2))
-    async with open_graph(run_dir) as graph:
-        values = await _drive(graph, {"brief": brief, "run_dir": str(run_dir)}, thread_id, config, on_event)
+    run_dir = choose_run_dir(out, config.out_root, thread_id, if_exists)
+    with RunLock(run_dir, thread_id) as lock:
+        if holds_run(run_dir):  # if_exists="overwrite", now that no other process writes there
+            clear_run(run_dir)
+        (run_dir / RUN_FILE).write_text(json.dumps(
+            {"thread_id": thread_id, "config": public_config(config, mask_url),
+             "brief": brief.model_dump(mode="json")}, indent=2, allow_nan=False))
+        _note_stale_lock(run_dir, lock)
+        async with open_graph(run_dir) as graph:
+            values = await _drive(graph, {"brief": brief, "run_dir": str(run_dir)}, thread_id, config, on_event)
     return _result(thread_id, run_dir, values)
 
 
 def find_run_dir(thread_id: str, out: str | Path | None = None, out_root: str = "pixloop-out") -> Path:
+    check_thread_id(thread_id, "--resume")
     run_dir = Path(out) if out else Path(out_root) / thread_id
-    if not (run_dir / CHECKPOINT_DB).exists():
+    if not (run_dir / CHECKPOINT_DB).is_file():
         raise BriefError(f"no checkpointed run {thread_id!r} in {run_dir} (pass --out with the run's folder)")
     return run_dir
 
 
-async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: EventHandler | None = None) -> RunResult:
-    """Continue a run from its last checkpoint; finished candidates are reused, not regenerated."""
+async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: EventHandler | None = None,
+                  base_url: str | None = None, llm_base_url: str | None = None) -> RunResult:
+    """Continue a run from its last checkpoint; finished candidates are reused, not regenerated. A run another
+    process is still writing is refused (RunFolderError); a lock left by a killed process is taken over."""
     run_dir = find_run_dir(thread_id, out)
-    saved = json.loads((run_dir / RUN_FILE).read_text())
-    if saved.get("thread_id") != thread_id:
-        raise BriefError(f"{run_dir} holds run {saved.get('thread_id')!r}, not {thread_id!r}")
-    config = PixloopConfig.model_validate(saved["config"])
-    # secret options are never saved: a resumed run gets them from the environment (e.g. A1111_AUTH)
-    config.options = {k: v for k, v in config.options.items() if v != "***"}
-    async with open_graph(run_dir) as graph:
-        cfg = {"configurable": {"thread_id": thread_id}}
-        snapshot = await graph.aget_state(cfg)
-        if not snapshot.values:
-            raise BriefError(f"run {thread_id!r} has no checkpoint yet; start it again instead")
-        values = dict(snapshot.values)
-        if snapshot.next:
-            values = await _drive(graph, None, thread_id, config, on_event)
+    with RunLock(run_dir, thread_id) as lock:
+        try:
+            saved = json.loads((run_dir / RUN_FILE).read_text())
+        except (OSError, ValueError) as e:
+            raise BriefError(f"{run_dir / RUN_FILE} cannot be read ({e}); the run cannot be resumed") from None
+        if saved.get("thread_id") != thread_id:
+            raise BriefError(f"{run_dir} holds run {saved.get('thread_id')!r}, not {thread_id!r}")
+        config = PixloopConfig.model_validate(saved["config"])
+        # secret options are never saved: a resumed run gets them from the environment (e.g. A1111_AUTH)
+        config.options = {k: v for k, v in config.options.items() if v != "***"}
+        config = _restore_endpoints(config, base_url=base_url, llm_base_url=llm_base_url)
+        _note_stale_lock(run_dir, lock)
+        async with open_graph(run_dir) as graph:
+            cfg = {"configurable": {"thread_id": thread_id}}
+            snapshot = await graph.aget_state(cfg)
+            if not snapshot.values:
+                raise BriefError(f"run {thread_id!r} has no checkpoint yet; start it again instead")
+            values = dict(snapshot.values)
+            if snapshot.next:
+                values = await _drive(graph, None, thread_id, config, on_event)
     return _result(thread_id, run_dir, values)
+
+
+def _restore_endpoints(config: PixloopConfig, **given: str | None) -> PixloopConfig:
+    """Endpoints given again on resume replace the saved ones; a saved one whose credentials were masked
+    (they are never written) must be given again."""
+    update = {}
+    for field, value in given.items():
+        saved = getattr(config, field)
+        if value is not None:
+            update[field] = value
+        elif saved and "***" in saved:
+            flag = "--" + field.replace("_", "-")
+            raise BriefError(f"the run's {field} had credentials in it, which are never saved: resume with "
+                             f"{flag} again")
+    return config.model_copy(update=update)
+
+
+def _note_stale_lock(run_dir: Path, lock: RunLock) -> None:
+    """Record in the run's events that this process took over the lock of one that died."""
+    if lock.previous:
+        ArtifactStore.for_dir(run_dir).log_event("lock_taken_over", stale=lock.previous)
 
 
 async def agenerate(prompt: str, *, references: Iterable[str | Path] = (), required_text: Iterable[str] = (),
@@ -208,7 +237,7 @@ async def agenerate(prompt: str, *, references: Iterable[str | Path] = (), requi
                     thresholds: dict[str, float] | None = None, critics: Iterable[str] = (), seed: int = 0,
                     out: str | Path | None = None,
                     thread_id: str | None = None, config: PixloopConfig | None = None,
-                    on_event: EventHandler | None = None) -> RunResult:
+                    on_event: EventHandler | None = None, if_exists: IfExists = "refuse") -> RunResult:
     """Plan, generate, check and correct an image; returns the best candidate and its report.
 
     Raises BriefError for invalid input. A backend failure returns status 'failed'.
@@ -217,7 +246,7 @@ async def agenerate(prompt: str, *, references: Iterable[str | Path] = (), requi
                        thresholds=thresholds, critics=critics, seed=seed, max_iterations=max_iterations,
                        max_seconds=max_seconds, max_cost=max_cost, patience=patience)
     config = config or PixloopConfig(backend=backend)
-    return await arun(brief, config, out=out, thread_id=thread_id, on_event=on_event)
+    return await arun(brief, config, out=out, thread_id=thread_id, on_event=on_event, if_exists=if_exists)
 
 
 def generate(prompt: str, **kwargs: Any) -> RunResult:

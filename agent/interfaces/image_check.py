@@ -19,6 +19,7 @@ from agent.loop.planning import looks_like_person
 from agent.models import ASPECT_RATIOS, LONG_SIDE, Box, CheckSpec, Plan, Subject, TextElement, Verdict
 from agent.models.errors import InputError
 from agent.runtime.images import ImageInputError, load_image
+from agent.runtime.paths import prepare_out_dir
 from agent.runtime.store import ArtifactStore
 from critics import CheckContext, applies, check_names, checks_for, get_critic
 
@@ -57,6 +58,16 @@ def parse_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+def _check_texts(texts: Iterable[str]) -> list[str]:
+    """The required texts as a list; an empty or whitespace-only one is bad input naming `--text`."""
+    out = list(texts)
+    for i, t in enumerate(out, 1):
+        if not t.strip():
+            raise InputError(f"--text: text {i} is {'empty' if not t else 'only whitespace'}; "
+                             "give the exact text the image must show")
+    return out
+
+
 def build_check_plan(image_size: tuple[int, int], store: ArtifactStore, *, texts: Iterable[str] = (),
                      references: Iterable[str | Path] = (), original: str | Path | None = None,
                      mask: str | Path | None = None, size: tuple[int, int] | None = None,
@@ -76,7 +87,7 @@ def build_check_plan(image_size: tuple[int, int], store: ArtifactStore, *, texts
     tier = next((t for t, side in LONG_SIDE.items() if max(width, height) <= side), "4K")
     whole = Box(x=0, y=0, w=1, h=1)
     elements = [TextElement(id=f"text{i + 1}", content=t, role="headline" if i == 0 else "body", region=whole)
-                for i, t in enumerate(texts)]
+                for i, t in enumerate(_check_texts(texts))]
     subjects = []
     for i, path in enumerate(references):
         ref = store.put_file(path)
@@ -99,12 +110,13 @@ def check_image(image_path: str | Path, *, texts: Iterable[str] = (), references
 
     Evidence files (heat maps, difference maps) go to `out` when given, else they are discarded.
     """
+    texts = _check_texts(texts)
     image = load_image(image_path)
     names = list(critics) if critics is not None else None
     if names is not None:
         check_names(names, "--critics")
     with tempfile.TemporaryDirectory(prefix="pixloop-check-") as tmp:
-        store = ArtifactStore(out or tmp)
+        store = ArtifactStore(prepare_out_dir(out, "--out") if out else tmp)
         plan = build_check_plan(image.size, store, texts=texts, references=references, original=original,
                                 mask=mask, size=size, aspect=aspect)
         checks = checks_for(plan, thresholds)

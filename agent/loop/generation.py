@@ -5,6 +5,10 @@ existing candidate: a targeted edit sends it back with a mask (one or more boxes
 clears the faulty text boxes and sets the exact text on it with the compose renderer, `upscale`
 resamples it to the requested size, and `best_of_n` draws several drafts at once.
 
+A single bad answer (malformed, truncated, or without an image) is asked for again up to `answer_retries`
+times, while the run's time budget (the `deadline` the generate node sets) allows; the candidate's meta
+records the retries. Refusals, auth errors and rejected requests are never retried.
+
 Once the plan says the backend delivers fewer pixels than planned (`Plan.deliver_at_planned_size`,
 set by an upscale), every later image is delivered at the planned size the same way, so a
 regeneration or an edit does not lose the size the loop already repaired.
@@ -22,12 +26,18 @@ from PIL import Image, ImageDraw, ImageFilter
 from agent.backends.base import Correction, GenerationRequest
 from agent.backends.compose import contrasting_colour, hex_rgb, render
 from agent.backends.errors import VARIANTS as BACKEND_ERRORS
+from agent.backends.errors import NoImageReturned
 from agent.loop.planning.design import contrasting_text
 from agent.models import Action, Candidate, ImageRef, PixelBox, Plan
-from agent.models.errors import BackendError, HttpFailure, as_service
+from agent.models.errors import HttpFailure, ImageInputError, MalformedResponse, as_service
+from agent.models.errors import NoImageReturned as NoImageKind
+from agent.runtime.http import current_deadline
+from agent.runtime.secrets import redact
 from agent.runtime.store import ArtifactStore
 
 EDIT_STRATEGIES = ("edit_region", "reanchor_identity", "restart_from_best")
+BAD_ANSWERS: tuple[type[Exception], ...] = (MalformedResponse, NoImageKind, ImageInputError)
+"""A successful call whose answer is unusable: worth asking again (`answer_retries`)."""
 
 
 @dataclass
@@ -97,11 +107,11 @@ def typeset(base: Image.Image, plan: Plan, element_ids: list[str], seed: int,
 
 
 async def produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
-                  references: list[ImageRef], candidates: dict[str, Candidate]) -> list[Produced]:
+                  references: list[ImageRef], candidates: dict[str, Candidate], answer_retries: int = 1) -> list[Produced]:
     """The images for this iteration (delivered at the planned size when the plan says to upscale);
-    raises BackendError when the backend fails."""
+    raises BackendError when the backend fails (after `answer_retries` retries of a bad answer)."""
     made = await _produce(action, backend=backend, store=store, plan=plan, seed=seed, prompt=prompt,
-                          references=references, candidates=candidates)
+                          references=references, candidates=candidates, answer_retries=answer_retries)
     if not plan.deliver_at_planned_size:
         return made
     return [await asyncio.to_thread(_deliver_upscaled, p, plan) if needs_upscale(p.image, plan) else p for p in made]
@@ -116,7 +126,8 @@ def _deliver_upscaled(p: Produced, plan: Plan) -> Produced:
 
 
 async def _produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
-                   references: list[ImageRef], candidates: dict[str, Candidate]) -> list[Produced]:
+                   references: list[ImageRef], candidates: dict[str, Candidate],
+                   answer_retries: int) -> list[Produced]:
     base = candidates.get(action.base_candidate_id or "") if action else None
     strategy = action.strategy if action else None
 
@@ -142,18 +153,19 @@ async def _produce(action: Action | None, *, backend: Any, store: ArtifactStore,
         request = GenerationRequest(plan=plan, seed=seed, prompt=prompt, references=references,
                                     base_image=base.image, mask=mask_ref, instruction=action.prompt_addendum or prompt,
                                     correction=correction)
-        return [await _call(backend, request, store, parent=base.id)]
+        return [await _call(backend, request, store, answer_retries, parent=base.id)]
 
     if plan.source is not None:
         request = GenerationRequest(plan=plan, seed=seed, prompt=prompt, references=references,
                                     base_image=plan.source, mask=plan.mask, instruction=plan.prompt,
                                     correction=correction)
-        return [await _call(backend, request, store)]
+        return [await _call(backend, request, store, answer_retries)]
 
     drafts = action.drafts if action else 1
     requests = [GenerationRequest(plan=plan, seed=seed + k, prompt=prompt, references=references, correction=correction)
                 for k in range(drafts)]
-    results = await asyncio.gather(*(_call(backend, r, store) for r in requests), return_exceptions=True)
+    results = await asyncio.gather(*(_call(backend, r, store, answer_retries) for r in requests),
+                                   return_exceptions=True)
     good = [r for r in results if isinstance(r, Produced)]
     if not good:
         error = next(r for r in results if isinstance(r, BaseException))
@@ -169,13 +181,33 @@ def _correction(action: Action | None) -> Correction | None:
                       feedback=action.feedback)
 
 
-async def _call(backend: Any, request: GenerationRequest, store: ArtifactStore, parent: str | None = None) -> Produced:
+async def _call(backend: Any, request: GenerationRequest, store: ArtifactStore, answer_retries: int,
+                parent: str | None = None) -> Produced:
+    """One image from the backend; a bad answer is asked for again up to `answer_retries` times while the
+    deadline (if any) has time left. Raises the last failure as a backend error."""
     t0 = time.perf_counter()
-    try:
-        result = await backend.generate(request, store)
-    except HttpFailure as e:
-        raise as_service(e, BACKEND_ERRORS) from None  # a kind raised outside the backend's client is still its failure
-    if result.image is None:
-        raise BackendError(f"{backend.name} returned no image")
-    return Produced(result.image, backend.name, request.seed, result.cost, time.perf_counter() - t0, parent,
-                    dict(result.meta))
+    retried: list[str] = []
+    while True:
+        try:
+            result = await backend.generate(request, store)
+            if result.image is None:
+                raise NoImageReturned(f"{backend.name} returned no image")
+            break
+        except (HttpFailure, ImageInputError) as e:
+            # a kind raised outside the backend's client is still its failure
+            error = as_service(e, BACKEND_ERRORS) if isinstance(e, HttpFailure) else e
+            scope = current_deadline()
+            if not isinstance(error, BAD_ANSWERS) or len(retried) >= answer_retries or \
+                    (scope is not None and scope.expired):
+                if retried:
+                    error.args = (f"{error.args[0] if error.args else error} (after {len(retried)} answer "
+                                  f"retr{'y' if len(retried) == 1 else 'ies'})",)
+                raise error from None
+            retried.append(redact(f"{type(error).__name__}: {error}")[:300])
+            await asyncio.to_thread(store.log_event, "answer_retry", backend=backend.name, seed=request.seed,
+                                    attempt=len(retried), error=retried[-1])
+    meta = dict(result.meta)
+    if retried:
+        meta["answer_retries"] = len(retried)
+        meta["answer_errors"] = retried
+    return Produced(result.image, backend.name, request.seed, result.cost, time.perf_counter() - t0, parent, meta)

@@ -2,7 +2,8 @@
 
 All enabled critics pass; the iteration budget is spent; another round would overrun the time budget
 (projected from the mean round so far); the next image would overrun the cost budget; or `patience`
-rounds went by without a better candidate. The best candidate is returned either way.
+rounds went by without a better candidate. The best candidate is returned either way. A time or cost
+budget of None is no limit.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ def stop_reason(*, passed: bool, iteration: int, elapsed_s: float, cost_used: fl
         return "passed"
     if iteration >= budget.max_iterations:
         return "max_iterations"
-    if elapsed_s + per_iteration > budget.max_seconds:
+    if budget.max_seconds is not None and elapsed_s + per_iteration > budget.max_seconds:
         return "max_seconds"
-    if cost_used + cost_next > budget.max_cost:
+    if budget.max_cost is not None and cost_used + cost_next > budget.max_cost:
         return "max_cost"
     if stale_rounds >= budget.patience:
         return "no_improvement"
@@ -28,8 +29,9 @@ def stop_reason(*, passed: bool, iteration: int, elapsed_s: float, cost_used: fl
 
 
 def drafts_affordable(budget: Budget, cost_used: float, cost_per_image: float) -> int | None:
-    """How many images the remaining cost budget pays for (None: images are free), at least one."""
-    if cost_per_image <= 0:
+    """How many images the remaining cost budget pays for (None: no limit, images are free or the budget has
+    none), at least one."""
+    if cost_per_image <= 0 or budget.max_cost is None:
         return None
     return max(1, int((budget.max_cost - cost_used) // cost_per_image + 1e-9))
 

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 _compact: ContextVar[bool] = ContextVar("pixloop_compact_dumps", default=False)
 
@@ -37,8 +37,14 @@ class Model(BaseModel):
         return super().model_dump(**kwargs)
 
 
+IMAGE_EXTENSIONS = ("png", "jpg", "webp", "gif", "bin")
+
+
 class ImageRef(Model):
-    """A content-addressed image in the run's artifact store; path is relative to the store root."""
+    """A content-addressed image in the run's artifact store; path is relative to the store root.
+
+    The path is always `images/<first two hex digits>/<sha256>.<extension>`: a reference read back from a
+    checkpoint, or sent by a LangGraph client, cannot point anywhere else."""
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     path: str
@@ -46,3 +52,11 @@ class ImageRef(Model):
     height: int = Field(gt=0)
     mime: str = "image/png"
     bytes: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _path_is_the_stores_layout(self) -> ImageRef:
+        stem, _, ext = self.path.rpartition(".")
+        if stem != f"images/{self.sha256[:2]}/{self.sha256}" or ext not in IMAGE_EXTENSIONS:
+            raise ValueError(f"image path {self.path!r} is not the store's path for its hash "
+                             f"(images/{self.sha256[:2]}/{self.sha256}.<ext>)")
+        return self

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Literal
+import math
+import os
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
 from agent.models.base import Model
 
@@ -28,13 +29,52 @@ def canvas_size(aspect_ratio: str, size: str) -> tuple[int, int]:
     return (long_side, short) if a >= b else (short, long_side)
 
 
+def _fspath(value: Any) -> Any:
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
+ReferenceSource = Annotated[str, BeforeValidator(_fspath)]
+"""A reference image: a file path (a `Path` is accepted), or the image itself as a
+`data:image/png;base64,...` URL, which is how a remote client (LangGraph server) sends one."""
+
+DATA_URL_PREFIX = "data:"
+
+
+def is_data_url(source: str) -> bool:
+    return source.startswith(DATA_URL_PREFIX)
+
+
+def _valid_unicode(text: str, field: str) -> None:
+    """Text pixloop will render and log must be valid Unicode: a lone surrogate (what invalid UTF-8 bytes on a
+    command line turn into) is refused, naming where it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"{field} has a character that is not valid Unicode at position {e.start} "
+                         f"({text[e.start]!r}; invalid UTF-8 input?)") from None
+
+
 class Budget(Model):
-    """Limits that stop the loop; the best candidate is returned whichever is hit first."""
+    """Limits that stop the loop; the best candidate is returned whichever is hit first.
+
+    Time and cost may be unlimited: `None`, which is also what an infinite number (`inf`, as `--max-cost inf`
+    gives) becomes, so every JSON a run writes stays strict (no `Infinity`). NaN is refused."""
 
     max_iterations: int = Field(4, ge=1, le=100, description="most candidates to generate")
-    max_seconds: float = Field(600.0, gt=0, description="most active seconds for the whole run")
-    max_cost: float = Field(100.0, ge=0, description="most cost units (backend-declared) to spend")
+    max_seconds: float | None = Field(600.0, gt=0, description="most active seconds for the whole run (None: no limit)")
+    max_cost: float | None = Field(100.0, ge=0, description="most cost units (backend-declared) to spend (None: no limit)")
     patience: int = Field(2, ge=1, description="stop after this many rounds without improvement")
+
+    @field_validator("max_seconds", "max_cost", mode="before")
+    @classmethod
+    def _infinite_is_unlimited(cls, v: Any, info: ValidationInfo) -> Any:
+        try:
+            number = float(v) if v is not None and not isinstance(v, bool) else None
+        except (TypeError, ValueError):
+            return v  # pydantic names the type error
+        if number is not None and math.isnan(number):
+            raise ValueError(f"{info.field_name} is NaN; give a number, or inf for no limit")
+        return None if number is not None and math.isinf(number) and number > 0 else v
 
 
 class Brief(Model):
@@ -44,7 +84,9 @@ class Brief(Model):
     not here: a model does no file I/O."""
 
     prompt: str = Field(description="what to make; quoted strings become required text")
-    references: list[Path] = Field(default_factory=list, description="reference images (people, products)")
+    references: list[ReferenceSource] = Field(default_factory=list,
+                                              description="reference images (people, products): file paths, or the "
+                                                          "images themselves as data:image/...;base64, URLs")
     required_text: list[str] = Field(default_factory=list, description="text that must appear verbatim")
     aspect_ratio: AspectRatio | None = Field(None, description="overrides ratio words in the prompt")
     size: SizeTier | None = Field(None, description="long side: 1K=1024, 2K=2048, 4K=4096 px")
@@ -59,6 +101,7 @@ class Brief(Model):
     def _prompt_not_empty(cls, v: str) -> str:
         if not v or not v.strip():
             raise ValueError("prompt is empty: describe the image you want")
+        _valid_unicode(v, "prompt")
         return v.strip()
 
     @field_validator("required_text")
@@ -67,6 +110,7 @@ class Brief(Model):
         for i, t in enumerate(v):
             if not t.strip():
                 raise ValueError(f"required_text[{i}] is empty")
+            _valid_unicode(t, f"required_text[{i}]")
         return [t.strip() for t in v]
 
     @field_validator("thresholds")

@@ -7,6 +7,7 @@ checkpoints, reports or logs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,14 +31,20 @@ class PixloopConfig(BaseModel):
     out_root: str = Field("pixloop-out", description="parent folder of run folders when none is given")
     strategies: list[Strategy] | None = Field(None, description="correction strategies allowed (default: all); "
                                               "used for ablations and to forbid e.g. typesetting")
+    answer_retries: int = Field(1, ge=0, le=5, description="times a malformed, truncated or image-less answer "
+                                "is asked for again before the iteration fails (0: never)")
 
 
 SECRET_OPTION = ("password", "api_key", "apikey", "token", "secret", "auth", "key")
 
 
-def public_config(config: PixloopConfig) -> dict[str, Any]:
-    """The config as JSON with secret-looking backend options masked (for run.json and reports)."""
+def public_config(config: PixloopConfig, mask_url: Callable[[str], str] = lambda url: url) -> dict[str, Any]:
+    """The config as JSON with secret-looking backend options masked, and the endpoints through `mask_url`
+    (for run.json and reports; `agent.runtime.secrets.mask_url` hides credentials written into a URL)."""
     data = config.model_dump(mode="json")
     data["options"] = {k: ("***" if any(w in k.lower() for w in SECRET_OPTION) else v)
                        for k, v in data.get("options", {}).items()}
+    for field in ("base_url", "llm_base_url"):
+        if data.get(field):
+            data[field] = mask_url(data[field])
     return data

@@ -4,6 +4,8 @@
     ├── InputError (ValueError)      exit 2  bad input: the message names the field or file
     │   ├── BriefError                       the request (prompt, text, budget, references)
     │   ├── ImageInputError                  an image that cannot be used (missing, corrupt, too large)
+    │   ├── RunFolderError                   a run folder another process writes, or that holds another run
+    │   ├── ArtifactError                    a stored image or document that is missing, misplaced or tampered
     │   ├── ConfigError                      a backend option or configuration value
     │   └── UnknownNameError                 a name no registry holds
     │       ├── UnknownCriticError
@@ -55,6 +57,14 @@ class ImageInputError(InputError):
     """An input image cannot be used; the message names the file and the reason."""
 
 
+class ArtifactError(InputError):
+    """A stored artifact a run refers to is missing, outside the store's layout, or does not match its hash."""
+
+
+class RunFolderError(InputError):
+    """A run folder cannot be used as asked: another process is writing it, or it holds another run."""
+
+
 class ConfigError(InputError):
     """A configuration value (a backend option, a workflow file, an engine setting) is invalid."""
 
@@ -80,9 +90,14 @@ class UnknownPlannerError(UnknownNameError):
 
 
 class PlanningError(PixloopError):
-    """The brief cannot be planned (e.g. the LLM planner failed); the message says why."""
+    """The brief cannot be planned (e.g. the LLM planner failed); the message says why. A planner that names
+    itself in the message sets `planner`, so the loop does not name it twice."""
 
     exit_code = 4
+
+    def __init__(self, message: str, planner: str | None = None):
+        super().__init__(message)
+        self.planner = planner
 
 
 class ServiceError(PixloopError):
@@ -205,10 +220,10 @@ def exit_code_for(error: BaseException) -> int:
 
 
 __all__ = [
-    "HTTP_KINDS", "AuthError", "BackendError", "BackendOptionError", "BadRequest", "BriefError", "ConfigError", "CriticError",
-    "CriticUnavailable", "HttpFailure", "ImageInputError", "InputError", "LLMError", "LLMOutputError",
-    "LLMRefusal", "LLMTruncated", "MalformedResponse", "NoImageReturned", "PixloopError", "PlanningError",
-    "QuotaExhausted", "RateLimited", "SafetyBlocked", "ServerError", "ServiceError", "ServiceTimeout",
-    "UnknownBackendError", "UnknownCriticError", "UnknownNameError", "UnknownPlannerError", "ErrorFamily",
-    "as_service", "exit_code_for",
+    "ArtifactError", "AuthError", "BackendError", "BackendOptionError", "BadRequest", "BriefError", "ConfigError",
+    "CriticError", "CriticUnavailable", "ErrorFamily", "HTTP_KINDS", "HttpFailure", "ImageInputError",
+    "InputError", "LLMError", "LLMOutputError", "LLMRefusal", "LLMTruncated", "MalformedResponse",
+    "NoImageReturned", "PixloopError", "PlanningError", "QuotaExhausted", "RateLimited", "RunFolderError",
+    "SafetyBlocked", "ServerError", "ServiceError", "ServiceTimeout", "UnknownBackendError", "UnknownCriticError",
+    "UnknownNameError", "UnknownPlannerError", "as_service", "exit_code_for",
 ]

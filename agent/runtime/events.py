@@ -24,7 +24,7 @@ class EventLog:
 
     def append(self, event: str, **fields: Any) -> None:
         """Append one structured event with its wall-clock time."""
-        line = json.dumps({"t": round(time.time(), 3), "event": event, **fields}, default=str)
+        line = json.dumps({"t": round(time.time(), 3), "event": event, **fields}, default=str, allow_nan=False)
         with self._lock, self.path.open("a") as fh:
             fh.write(line + "\n")
 

@@ -5,17 +5,26 @@ limit, retries with exponential backoff and jitter (tenacity) on 408/409/429/5xx
 connection errors that honour Retry-After and the vendors' own hints, precise exceptions
 for everything that must not be retried, and usage accounting. Secrets live only in the
 request headers, which are never logged, and every message passes through `redact`.
+
+A `deadline(seconds)` scope (a context variable, so it reaches the tasks and threads a call starts)
+bounds every request made inside it: the retries, each attempt's timeouts, waiting for a free slot and any
+Retry-After wait fit before the deadline, a retry that would start too late is not started, and a
+`Deadline` records that a call gave up because of it (`hit`), so the caller can tell "out of time" from
+"the service failed". The loop sets one around each generation from the run's remaining time budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json as jsonlib
 import logging
 import re
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +38,7 @@ from tenacity import (
     stop_after_delay,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from agent.models.errors import (
     AuthError,
@@ -58,6 +68,67 @@ class HttpSettings(BaseModel):
     max_retry_after: float = Field(120.0, ge=0, description="longest server-requested wait we accept")
     total_timeout: float = Field(600.0, gt=0, description="give up retrying after this many seconds")
     max_concurrency: int = Field(4, ge=1)
+
+
+MIN_ATTEMPT_SECONDS = 0.25
+"""A retry is not started unless at least this much time is left before the deadline after its wait."""
+
+
+@dataclass
+class Deadline:
+    """A point in time (`time.monotonic()`) by which the calls in a `deadline` scope must be done."""
+
+    at: float
+    label: str = "the time budget"
+    hit: bool = False
+    """Set when a call timed out at the deadline or gave up a retry because of it."""
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+_DEADLINE: ContextVar[Deadline | None] = ContextVar("pixloop_http_deadline", default=None)
+
+
+def current_deadline() -> Deadline | None:
+    """The deadline of the innermost `deadline` scope, if any."""
+    return _DEADLINE.get()
+
+
+@contextmanager
+def deadline(seconds: float | None, label: str = "the time budget") -> Iterator[Deadline | None]:
+    """Bound every `HttpClient` request made in this scope to `seconds` from now (None: no bound).
+
+    Nested scopes keep the earlier deadline. The scope is a context variable, so tasks and
+    `asyncio.to_thread` calls started inside it see it too."""
+    outer = _DEADLINE.get()
+    if seconds is None:
+        yield outer
+        return
+    at = time.monotonic() + max(0.0, seconds)
+    scope = outer if outer is not None and outer.at <= at else Deadline(at, label)
+    token = _DEADLINE.set(scope)
+    try:
+        yield scope
+    finally:
+        _DEADLINE.reset(token)
+
+
+class StopAtDeadline(stop_base):
+    """Tenacity stop: no retry whose wait would leave less than MIN_ATTEMPT_SECONDS before the deadline."""
+
+    def __init__(self, scope: Deadline | None):
+        self.scope = scope
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if self.scope is None or self.scope.remaining() - retry_state.upcoming_sleep >= MIN_ATTEMPT_SECONDS:
+            return False
+        self.scope.hit = True
+        return True
 
 
 class Retryable(Exception):
@@ -153,6 +224,20 @@ def error_detail(resp: httpx.Response, limit: int = 300) -> str:
     return str(body)[:limit]
 
 
+def not_json(resp: httpx.Response, error: ValueError) -> str:
+    """Why a body that should be JSON is not: not declared as JSON, empty, or declared JSON but invalid."""
+    ctype = resp.headers.get("content-type") or "no content-type"
+    start = repr(resp.text[:120]) if resp.content else ""
+    if not resp.content:
+        return f"expected JSON, got an empty body ({ctype})"
+    if "json" not in ctype.lower():
+        return f"expected JSON, got {ctype}: {start}"
+    where = f" at character {error.pos} of {len(resp.content)}" if isinstance(error, jsonlib.JSONDecodeError) else ""
+    reason = error.msg if isinstance(error, jsonlib.JSONDecodeError) else type(error).__name__
+    return (f"expected JSON, but the answer is not valid JSON although its content-type is {ctype} "
+            f"({reason}{where}; truncated?): {start}")
+
+
 class HttpClient:
     """An httpx.AsyncClient with the retry, timeout and concurrency policy of one backend."""
 
@@ -206,10 +291,19 @@ class HttpClient:
         return backoff
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Send a request with the retry policy; returns a 2xx response or raises a ServiceError of the family."""
+        """Send a request with the retry policy; returns a 2xx response or raises a ServiceError of the family.
+
+        Inside a `deadline` scope the whole call, retries and waits included, ends by the deadline."""
         client, semaphore = self._entry()
+        scope = current_deadline()
+        if scope is not None and scope.remaining() < MIN_ATTEMPT_SECONDS:
+            scope.hit = True
+            self.usage.failures += 1
+            raise self._as_family(ServiceTimeout(
+                f"{self.name}: {method} {path} not sent: {scope.label} has {max(0.0, scope.remaining()):.2f} s left"))
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.settings.max_attempts) | stop_after_delay(self.settings.total_timeout),
+            stop=stop_after_attempt(self.settings.max_attempts) | stop_after_delay(self.settings.total_timeout)
+            | StopAtDeadline(scope),
             wait=self._wait, retry=retry_if_exception_type(Retryable), reraise=True)
         attempt = 0
         try:
@@ -218,16 +312,44 @@ class HttpClient:
                     attempt += 1
                     if attempt > 1:
                         self.usage.retries += 1
-                    async with semaphore:
-                        return await self._once(client, method, path, **kwargs)
+                    return await self._attempt(client, semaphore, scope, method, path, kwargs)
         except Retryable as e:
             self.usage.failures += 1
-            raise self._as_family(type(e.error)(f"{self.name}: {redact(str(e.error))} (after {attempt} attempts)")) \
-                from None
+            why = f"after {attempt} attempts"
+            if scope is not None and scope.hit and scope.label not in str(e.error):
+                why += f"; no time left in {scope.label} for another"
+            raise self._as_family(type(e.error)(f"{self.name}: {redact(str(e.error))} ({why})")) from None
         except ServiceError as e:
             self.usage.failures += 1
             raise self._as_family(e) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, client: httpx.AsyncClient, semaphore: asyncio.Semaphore, scope: Deadline | None,
+                       method: str, path: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """One attempt; within a deadline its timeouts are cut to the time left and it cannot outlast it."""
+        if scope is None:
+            async with semaphore:
+                return await self._once(client, method, path, **kwargs)
+        left = max(scope.remaining(), 0.001)
+        if "timeout" not in kwargs:
+            s = self.settings
+            kwargs = {**kwargs, "timeout": httpx.Timeout(connect=min(s.connect_timeout, left),
+                                                         read=min(s.read_timeout, left),
+                                                         write=min(s.read_timeout, left), pool=min(s.read_timeout, left))}
+        try:
+            async with asyncio.timeout(left):
+                async with semaphore:
+                    return await self._once(client, method, path, **kwargs)
+        except TimeoutError:
+            scope.hit = True
+            raise Retryable(ServiceTimeout(f"{method} {path}: no answer in the {left:.2f} s left of {scope.label}")) \
+                from None
+        except Retryable as e:
+            if isinstance(e.error, ServiceTimeout) and scope.remaining() <= 0.05:  # httpx's capped timeout fired
+                scope.hit = True
+                raise Retryable(ServiceTimeout(f"{method} {path}: no answer in the {left:.2f} s left of "
+                                               f"{scope.label}")) from None
+            raise
 
     def _as_family(self, error: ServiceError) -> ServiceError:
         """The error as the variant of the service family this client serves (a backend's or an LLM's)."""
@@ -258,13 +380,11 @@ class HttpClient:
         raise outcome
 
     def json(self, resp: httpx.Response) -> Any:
-        """Parse a JSON body or raise MalformedResponse saying what came instead."""
+        """Parse a JSON body or raise MalformedResponse saying what is wrong with it."""
         try:
             return resp.json()
-        except ValueError:
-            ctype = resp.headers.get("content-type", "?")
-            raise self._as_family(MalformedResponse(f"{self.name}: expected JSON, got {ctype}: {resp.text[:120]!r}")) \
-                from None
+        except ValueError as e:
+            raise self._as_family(MalformedResponse(f"{self.name}: {not_json(resp, e)}")) from None
 
     async def aclose(self) -> None:
         """Close the client of the running loop (others belong to loops that are gone)."""
@@ -274,6 +394,7 @@ class HttpClient:
 
 
 __all__ = [
-    "ErrorClassifier", "HttpClient", "HttpSettings", "Retryable", "Usage", "default_classifier", "duration_seconds",
-    "error_detail", "parse_retry_after",
+    "MIN_ATTEMPT_SECONDS", "Deadline", "ErrorClassifier", "HttpClient", "HttpSettings", "Retryable", "Usage",
+    "current_deadline", "deadline", "default_classifier", "duration_seconds", "error_detail", "not_json",
+    "parse_retry_after",
 ]

@@ -7,6 +7,7 @@ call `api_key()` when they build a request, and every message that could carry a
 from __future__ import annotations
 
 import os
+import re
 
 API_KEY_ENV = {
     "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
@@ -22,11 +23,25 @@ def api_key(provider: str) -> str | None:
     return None
 
 
+SECRET_QUERY = ("api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "password", "secret",
+                "signature", "sig")
+"""Query parameters whose values are masked wherever a URL is shown."""
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s?#]+)@")
+_SECRET_PARAM = re.compile(r"(?P<name>[?&](?:" + "|".join(re.escape(k) for k in SECRET_QUERY) + r")=)[^&#\s]*",
+                           re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """A URL with its user name and password, and secret-looking query parameters, replaced by ***."""
+    return _SECRET_PARAM.sub(r"\g<name>***", _URL_USERINFO.sub(r"\g<scheme>***@", url))
+
+
 def redact(text: str) -> str:
-    """Remove any API key value currently in the environment from a string (logs, errors)."""
+    """Remove secrets from a string (logs, errors, reports): any API key value currently in the environment,
+    and credentials written into URLs (user:password@, ?key=, ?token=, ...)."""
     for names in API_KEY_ENV.values():
         for var in names:
             key = os.environ.get(var)
             if key and len(key) >= 6:
                 text = text.replace(key, "***")
-    return text
+    return mask_url(text)

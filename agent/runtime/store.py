@@ -6,10 +6,13 @@ checkpoint stays a few KB whatever the image size.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import json
 import os
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -18,9 +21,20 @@ from typing import Any
 from PIL import Image
 
 from agent.models import ImageRef
+from agent.models.brief import is_data_url
+from agent.models.errors import ArtifactError, ImageInputError
 from agent.runtime.events import EVENTS_FILE, EventLog
-from agent.runtime.images import decode_image_bytes, load_image, sniff_mime
+from agent.runtime.images import (
+    INPUT_MAX_SIDE,
+    InputImage,
+    decode_image_bytes,
+    load_input_bytes,
+    load_input_image,
+    sniff_mime,
+)
 
+_DOC_KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
@@ -79,34 +93,89 @@ class ArtifactStore:
         return self.put_bytes(buf.getvalue(), image.width, image.height)
 
     def put_file(self, path: str | Path) -> ImageRef:
-        """Copy an input image file (a reference) into the store after validating it."""
-        img = load_image(path)
-        data = Path(path).read_bytes()
-        return self.put_bytes(data, img.width, img.height)
+        """Copy an input image file (a reference, an edit source or mask) into the store after validating it.
+
+        An image within `INPUT_MAX_SIDE` is stored byte for byte, as read. A larger one is decoded reduced
+        and stored re-encoded (high-quality JPEG for JPEG input, else PNG) at that long side; an
+        `input_reduced` event records it. Raises ImageInputError for a file that is not a usable image.
+        """
+        return self.put_input(load_input_image(path), str(path))
+
+    def put_input(self, src: InputImage, label: str) -> ImageRef:
+        """Store a decoded input (`load_input_image`, `load_input_bytes`) as `put_file` does; `label` names it."""
+        if not src.reduced:
+            return self.put_bytes(src.data, *src.size)
+        data, mime = src.encode()
+        ref = self.put_bytes(data, src.image.width, src.image.height, mime)
+        self.log_event("input_reduced", file=label, original_size=list(src.size), original_bytes=len(src.data),
+                       original_format=src.format, stored=ref.path, stored_size=[ref.width, ref.height],
+                       max_side=INPUT_MAX_SIDE)
+        return ref
+
+    def put_reference(self, source: str | Path, label: str = "reference") -> ImageRef:
+        """Store a reference image given as a file path or as a `data:image/...;base64,` URL (a remote client's
+        upload); either way it is decoded and validated first. ImageInputError names `label`."""
+        text = str(source)
+        if not is_data_url(text):
+            return self.put_file(source)
+        head, sep, payload = text.partition(",")
+        if not sep or not head.endswith(";base64") or not head[len("data:"):].startswith("image/"):
+            raise ImageInputError(f"{label}: a data URL must be data:image/<type>;base64,<data>")
+        try:
+            data = base64.b64decode(payload, validate=True)
+        except (binascii.Error, ValueError):
+            raise ImageInputError(f"{label}: the data URL's base64 does not decode") from None
+        return self.put_input(load_input_bytes(data, label), label)
 
     def path(self, ref: ImageRef) -> Path:
+        """Where a stored image is (its ImageRef path always has the store's layout: no way out of the root)."""
         return self.root / ref.path
+
+    def read_bytes(self, ref: ImageRef) -> bytes:
+        """A stored image's bytes, after checking they still match its hash (send these, never the file unread)."""
+        try:
+            data = self.path(ref).read_bytes()
+        except OSError as e:
+            raise ArtifactError(f"artifact {ref.path} cannot be read: {e.strerror or e}") from None
+        if hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise ArtifactError(f"artifact {ref.path} does not match its hash {ref.sha256[:12]}: it was changed")
+        return data
 
     def open(self, ref: ImageRef) -> Image.Image:
         """Decode a stored image; the hash is checked so a tampered file is never used silently."""
-        data = self.path(ref).read_bytes()
-        if hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise ValueError(f"artifact {ref.path} does not match its hash {ref.sha256[:12]}")
-        return decode_image_bytes(data, label=ref.path)
+        return decode_image_bytes(self.read_bytes(ref), label=ref.path)
+
+    def copy_to(self, ref: ImageRef, name: str) -> Path:
+        """Write a stored image under a fixed name in the run folder (final.png), from hash-checked bytes."""
+        dest = self.root / name
+        if dest.exists():
+            dest.unlink()
+        return self._write_once(name, self.read_bytes(ref))
 
     def put_document(self, obj: Any, kind: str = "docs") -> str:
         """Store a JSON document by content hash (e.g. a plan revision); returns its relative path."""
-        data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+        data = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False).encode()
         rel = f"{kind}/{hashlib.sha256(data).hexdigest()}.json"
         self._write_once(rel, data)
         return rel
 
     def load_document(self, rel: str) -> Any:
-        return json.loads((self.root / rel).read_text())
+        """A document stored by `put_document`; its path must have the store's layout and match its hash."""
+        kind, _, name = rel.partition("/")
+        digest = name.removesuffix(".json")
+        if not (_DOC_KIND.fullmatch(kind) and _SHA256.fullmatch(digest) and name.endswith(".json")):
+            raise ArtifactError(f"document {rel!r} is not a path of this store (<kind>/<sha256>.json)")
+        try:
+            data = (self.root / rel).read_bytes()
+        except OSError as e:
+            raise ArtifactError(f"document {rel} cannot be read: {e.strerror or e}") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ArtifactError(f"document {rel} does not match its hash: it was changed")
+        return json.loads(data)
 
     def put_json(self, name: str, obj: Any) -> Path:
         """Write a JSON document (report, run settings) atomically under a fixed name."""
-        data = json.dumps(obj, indent=2, default=str).encode()
+        data = json.dumps(obj, indent=2, default=str, allow_nan=False).encode()
         dest = self.root / name
         if dest.exists():
             dest.unlink()

@@ -39,7 +39,7 @@ def _pil_rgb(image: Image.Image) -> tuple[Image.Image, bool]:
     if im.mode == "P":
         im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        im = im.convert("RGBA")
+        im = im if im.mode == "RGBA" else im.convert("RGBA")  # an RGBA image is not copied (memory)
         extrema = cast("tuple[tuple[int, int], ...]", im.getextrema())  # RGBA: one (min, max) per band
         alpha = extrema[3][0] < 255
         bg = Image.new("RGBA", im.size, (128, 128, 128, 255))

@@ -50,8 +50,11 @@ def prepare_image(image: Image.Image) -> tuple[np.ndarray, float]:
     rapidocr passes 3-channel ndarrays through untouched and treats them as BGR (it converts only
     PIL/path/bytes input from RGB), so the RGB pixels are reversed here.
     """
+    w, h = image.size
+    factor = max(w, h) // (2 * MAX_SIDE)
+    if factor >= 2 and image.mode in ("RGB", "RGBA", "L", "LA"):
+        image = image.reduce(factor)  # a huge image: box-average in PIL first, so no full-size copy is made
     rgb = to_rgb(image)
-    w, h = rgb.size
     scale = 1.0
     if max(w, h) > MAX_SIDE:
         scale = MAX_SIDE / max(w, h)

@@ -134,7 +134,8 @@ def _start_server(tmp_path: Path) -> DevServer:
            "--host", "127.0.0.1", "--port", "0",  # OS-chosen free port, read back from the log
            "--server-log-level", "info",       # uvicorn's "Uvicorn running on ..." line is INFO
            "--config", str(_dev_config(server_dir))]
-    proc = subprocess.Popen(cmd, cwd=server_dir, env=_server_env(), stdin=subprocess.DEVNULL,
+    env = {**_server_env(), "PIXLOOP_OUTPUT_ROOT": str(tmp_path / "out"), "PIXLOOP_INPUT_ROOT": str(tmp_path / "in")}
+    proc = subprocess.Popen(cmd, cwd=server_dir, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             encoding="utf-8", errors="replace", bufsize=1, start_new_session=True)
     server = DevServer(proc=proc, cwd=server_dir)
@@ -218,7 +219,7 @@ def dev_server(tmp_path: Path) -> Iterator[DevServer]:
                     f"port {server.port} still accepts connections after shutdown"
 
 
-async def _exercise(url: str, run_dir: Path) -> dict[str, Any]:
+async def _exercise(url: str, run_dir: str) -> dict[str, Any]:
     client = langgraph_sdk.get_client(url=url, api_key=None)
     try:
         ok = await client.http.get("/ok")
@@ -238,7 +239,7 @@ async def _exercise(url: str, run_dir: Path) -> dict[str, Any]:
         async def consume() -> None:
             async for part in client.runs.stream(
                 thread_id, assistant_id,
-                input={"brief": BRIEF, "run_dir": str(run_dir)},
+                input={"brief": BRIEF, "run_dir": run_dir},
                 stream_mode="updates",
             ):
                 events.append((part.event, part.data))
@@ -252,10 +253,10 @@ async def _exercise(url: str, run_dir: Path) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_langgraph_dev_serves_pixloop(dev_server: DevServer, tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "out" / "run"  # the client names a folder under the server's output root
     t0 = time.monotonic()
     try:
-        out = asyncio.run(_exercise(dev_server.url, run_dir))
+        out = asyncio.run(_exercise(dev_server.url, "run"))
     except Exception as e:
         pytest.fail(f"talking to langgraph dev at {dev_server.url} failed: {type(e).__name__}: {e}\n"
                     f"server log tail:\n{dev_server.tail()}")
@@ -316,3 +317,65 @@ def test_langgraph_dev_serves_pixloop(dev_server: DevServer, tmp_path: Path) -> 
     input_schema = out["schemas"]["input_schema"]
     assert "brief" in input_schema.get("properties", {}), input_schema
     assert "brief" in input_schema.get("required", []), input_schema
+
+
+# --- the server trust boundary ------------------------------------------------------------------
+
+
+async def _run_status(url: str, brief: dict[str, Any], run_dir: str | None = None) -> dict[str, Any]:
+    """One run as a remote client; the final thread values."""
+    client = langgraph_sdk.get_client(url=url, api_key=None)
+    try:
+        assistant_id = (await client.assistants.search(graph_id="pixloop"))[0]["assistant_id"]
+        thread = await client.threads.create()
+        payload: dict[str, Any] = {"brief": brief}
+        if run_dir is not None:
+            payload["run_dir"] = run_dir
+        await asyncio.wait_for(client.runs.wait(thread["thread_id"], assistant_id, input=payload),
+                               timeout=RUN_DEADLINE_S)
+        return dict((await client.threads.get_state(thread["thread_id"]))["values"])
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.slow
+def test_a_server_client_cannot_write_outside_the_output_root_or_read_outside_the_input_root(
+        dev_server: DevServer, tmp_path: Path) -> None:
+    from PIL import Image
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.png"
+    Image.new("RGB", (64, 64), "red").save(secret)
+    (tmp_path / "in").mkdir()
+    allowed = tmp_path / "in" / "mug.png"
+    Image.new("RGB", (64, 64), "blue").save(allowed)
+    quick = {"prompt": 'A poster that says "HI"', "budget": {"max_iterations": 1}}
+
+    async def attempts() -> list[dict[str, Any]]:
+        url = dev_server.url
+        return [
+            await _run_status(url, quick, str(outside / "abs")),                    # an absolute run_dir
+            await _run_status(url, quick, "../escape"),                             # '..' out of the root
+            await _run_status(url, {**quick, "references": [str(secret)]}),          # a file outside the input root
+            await _run_status(url, {**quick, "references": ["../outside/secret.png"]}),
+            await _run_status(url, {**quick, "thresholds": {"ocrr": 0.9}}),         # an unknown critic
+            await _run_status(url, {**quick, "references": ["mug.png"]}),           # inside the input root: fine
+        ]
+
+    runs = asyncio.run(attempts())
+    for values in runs[:5]:
+        assert values["status"] == "failed" and values["stop_reason"] == "bad_input", values.get("error")
+    assert "relative path inside the server's output root" in runs[0]["error"]
+    assert "without '..'" in runs[1]["error"]
+    assert "outside the server's input root" in runs[2]["error"] and "outside" in runs[3]["error"]
+    assert "unknown critic(s) ocrr" in runs[4]["error"]
+    assert runs[5]["status"] in ("passed", "below_threshold"), runs[5].get("error")
+    # nothing was written outside the output root, and every refused run still has its report inside it
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.png"]
+    assert not (tmp_path / "escape").exists()
+    out_root = tmp_path / "out"
+    reports = list(out_root.rglob("report.json"))
+    assert len(reports) == 6 and all(r.resolve().is_relative_to(out_root.resolve()) for r in reports)
+    refused = [json.loads(r.read_text()) for r in reports]
+    assert sum(1 for r in refused if r["stop_reason"] == "bad_input") == 5

@@ -549,11 +549,15 @@ def test_cli_429_then_ok_exits_0_with_retries_in_the_candidate_meta(tmp_path, ca
     assert "thoughtSignature" in json.dumps(meta["gemini_turn"])
 
 
-def test_cli_fault_on_iteration_2_keeps_candidate_1(tmp_path, capsys) -> None:
+def test_cli_safety_block_on_iteration_2_is_not_retried_and_delivers_candidate_1(tmp_path, capsys) -> None:
     illegible = 'An elegant minimal poster, subtle tone-on-tone, busy texture, that says "GRAND OPENING"'
     with serve("slow=0.01", "safety") as srv:
         code = cli(srv, tmp_path / "run", illegible)
+        generations = [r for r in srv.app.state.requests.items if "generateContent" in r.path]
     err = capsys.readouterr().err
-    assert code == 4 and "iteration 2" in err and "IMAGE_SAFETY" in err
+    assert code == 3 and "iteration 2" in err and "IMAGE_SAFETY" in err and "pixloop: backend failure" in err
+    assert len(generations) == 2  # the safety block is not asked again
     report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["status"] == "below_threshold" and report["stop_reason"] == "backend_error"
+    assert report["final"]["candidate"] == "c1" and "SafetyBlocked" in report["error"]
     assert [c["id"] for c in report["candidates"]] == ["c1"] and (tmp_path / "run" / "final.png").exists()

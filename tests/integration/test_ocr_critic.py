@@ -428,7 +428,7 @@ def test_text_inside_a_reference_subject_region_is_not_counted_as_invented(criti
 
     plan = make_plan(headline(), subheading())
     label_area = Subject(id="product1", kind="product", region=Box(x=0.0, y=0.6, w=1.0, h=0.4),
-                         reference=ImageRef(sha256="b" * 64, path="ref.png", width=10, height=10))
+                         reference=ImageRef(sha256="b" * 64, path=f"images/bb/{'b' * 64}.png", width=10, height=10))
     plan = plan.model_copy(update={"subjects": [label_area]})
     v = critic.check(poster(extra="XQZV BLORP KRUMTH"), plan, CTX)
     assert v.passed, "a product photo's own label is not invented text"

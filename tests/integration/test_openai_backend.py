@@ -514,6 +514,6 @@ def test_cli_fault_on_a_later_iteration_keeps_the_first_candidate(tmp_path: Path
     app = create_app(FaultPlan.parse(["quota"]), faults_after=1)
     prompt = 'An elegant minimal poster, subtle tone-on-tone, busy texture, that says "GRAND OPENING"'
     with FakeServer(app) as srv:
-        assert run_cli(srv.url, tmp_path / "run", prompt) == 4
+        assert run_cli(srv.url, tmp_path / "run", prompt) == 3  # below threshold, with the first candidate
     assert (tmp_path / "run" / "final.png").exists()
     assert "QuotaExhausted" in capsys.readouterr().err and len(app.state.requests.items) == 2

@@ -20,7 +20,7 @@ def poster(**style) -> Plan:
 
 
 def cand(cid: str = "c1", w: int = 680, h: int = 1024) -> Candidate:
-    return Candidate(id=cid, iteration=int(cid[1:2]), image=ImageRef(sha256=SHA, path="x.png", width=w, height=h),
+    return Candidate(id=cid, iteration=int(cid[1:2]), image=ImageRef(sha256=SHA, path=f"images/{SHA[:2]}/{SHA}.png", width=w, height=h),
                      backend="b", seed=0, plan_revision=0)
 
 

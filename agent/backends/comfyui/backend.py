@@ -38,7 +38,7 @@ from agent.backends.errors import VARIANTS, BackendTimeout, BadRequest, Malforme
 from agent.backends.sd import StableDiffusionOptions, decode_output, max_side_sizes, open_ref, png_bytes, sd_inputs
 from agent.models import ASPECT_RATIOS, ImageRef
 from agent.models.errors import BackendError, BackendOptionError
-from agent.runtime.http import HttpClient
+from agent.runtime.http import HttpClient, current_deadline
 
 log = logging.getLogger("pixloop.comfyui")
 
@@ -257,17 +257,35 @@ class ComfyUIBackend:
         """Connect the progress websocket before queueing, so no event is missed; None if it cannot."""
         from websockets.asyncio.client import connect
 
+        scope = current_deadline()
+        open_timeout = self.http.settings.connect_timeout
+        if scope is not None:
+            open_timeout = max(0.001, min(open_timeout, scope.remaining()))
         try:
-            return await connect(self._ws_url(client_id), open_timeout=self.http.settings.connect_timeout,
-                                 max_size=None, close_timeout=1)
+            return await connect(self._ws_url(client_id), open_timeout=open_timeout, max_size=None, close_timeout=1)
         except Exception as e:  # any handshake/network failure means: poll instead
             log.info("comfyui websocket unavailable (%s: %s); polling /history instead", type(e).__name__, e)
             return None
 
+    def _timed_out(self, prompt_id: str, deadline: float) -> BackendTimeout:
+        """The wait until `deadline` (loop time) ran out: the `timeout` option's, or the caller's deadline (the run's
+        time budget) when that was the earlier one."""
+        scope = current_deadline()
+        if scope is not None and asyncio.get_running_loop().time() + scope.remaining() <= deadline + 1e-3:
+            scope.hit = True
+            return BackendTimeout(f"comfyui: prompt {prompt_id} did not finish before the deadline ({scope.label})")
+        return BackendTimeout(f"comfyui: prompt {prompt_id} did not finish within {self.timeout:g} s "
+                              "(raise --backend-option timeout=SECONDS)")
+
     async def _wait(self, ws: Any | None, prompt_id: str, progress: Progress) -> tuple[dict[str, Any], str]:
-        """The prompt's history entry once it finished, and how we learnt it ('websocket' or 'polling')."""
+        """The prompt's history entry once it finished, and how we learnt it ('websocket' or 'polling').
+
+        Waits at most the `timeout` option, and never past the caller's deadline (`agent.runtime.http.deadline`)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
+        scope = current_deadline()
+        if scope is not None:
+            deadline = min(deadline, loop.time() + scope.remaining())
         if ws is not None:
             entry = await self._listen(ws, prompt_id, progress, deadline)
             if entry is not None:
@@ -277,8 +295,7 @@ class ComfyUIBackend:
             if entry is not None:
                 return entry, "websocket" if progress.finished else "polling"
             if loop.time() + self.poll_interval > deadline:
-                raise BackendTimeout(f"comfyui: prompt {prompt_id} did not finish within {self.timeout:g} s "
-                                     "(raise --backend-option timeout=SECONDS)")
+                raise self._timed_out(prompt_id, deadline)
             await asyncio.sleep(self.poll_interval)
 
     async def _listen(self, ws: Any, prompt_id: str, progress: Progress, deadline: float) -> dict[str, Any] | None:
@@ -289,8 +306,7 @@ class ComfyUIBackend:
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise BackendTimeout(f"comfyui: prompt {prompt_id} did not finish within {self.timeout:g} s "
-                                     "(raise --backend-option timeout=SECONDS)")
+                raise self._timed_out(prompt_id, deadline)
             try:
                 message = await asyncio.wait_for(ws.recv(), timeout=min(remaining, WS_IDLE_CHECK))
             except TimeoutError:
@@ -374,7 +390,7 @@ def open_store_bytes(store: Any, ref: ImageRef) -> bytes:
     if store is None:
         raise BackendError("reference images given but no artifact store to read them")
     try:
-        return store.path(ref).read_bytes()
+        return store.read_bytes(ref)
     except OSError as e:
         raise BackendError(f"cannot read reference image {ref.path}: {e}") from e
 

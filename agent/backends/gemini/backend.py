@@ -130,7 +130,7 @@ class GeminiBackend:
 
     def _inline_part(self, ref: ImageRef, store: Any) -> dict[str, Any]:
         """A stored image as inlineData: its own bytes when the type is accepted and small enough."""
-        data = store.path(ref).read_bytes()
+        data = store.read_bytes(ref)
         mime = sniff_mime(data) or ref.mime
         if mime not in INPUT_MIMES or len(data) > INLINE_MAX_BYTES:
             img = store.open(ref)

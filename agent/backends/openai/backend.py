@@ -22,7 +22,7 @@ from agent.backends.openai.prices import DEFAULT_MODEL, cost_from_usage, estimat
 from agent.backends.openai.sizes import FLEX_MAX_SIDE, choose_size, is_flex_model, parse_size
 from agent.models import ASPECT_RATIOS, ImageRef
 from agent.models.errors import BackendError, BackendOptionError
-from agent.runtime.http import HttpClient
+from agent.runtime.http import HttpClient, current_deadline
 from agent.runtime.images import ImageInputError, decode_image_bytes, sniff_mime
 from agent.runtime.secrets import api_key, redact
 
@@ -217,7 +217,7 @@ class OpenAIBackend:
         """One input image as a multipart file; formats the API does not take are re-encoded as PNG."""
         try:
             if ref.mime in ("image/png", "image/jpeg", "image/webp"):
-                data = store.path(ref).read_bytes()
+                data = store.read_bytes(ref)
                 ext = ref.mime.split("/")[1].replace("jpeg", "jpg")
                 return f"image-{index}.{ext}", data, ref.mime
             buf = io.BytesIO()
@@ -298,7 +298,11 @@ class OpenAIBackend:
         url = item.get("url")
         if isinstance(url, str) and url.startswith(("http://", "https://")):
             try:
-                async with httpx.AsyncClient(timeout=self.http.settings.read_timeout) as client:
+                timeout = self.http.settings.read_timeout
+                scope = current_deadline()  # the run's time budget bounds the download too
+                if scope is not None:
+                    timeout = max(0.001, min(timeout, scope.remaining()))
+                async with httpx.AsyncClient(timeout=timeout) as client:
                     resp = await client.get(url)
                     resp.raise_for_status()
                     return resp.content

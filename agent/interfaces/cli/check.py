@@ -61,7 +61,7 @@ def check_command(args: argparse.Namespace) -> int:
     except ValueError as e:
         return fail(str(e), EXIT_BAD_INPUT)
     if args.json:
-        print(json.dumps(result.model_dump(mode="json"), indent=2))
+        print(json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False))
     else:
         print(f"{result.image} ({result.width}x{result.height})")
         print(f"{'critic':<13} {'score':>6} {'thresh':>6}  {'result':<6} feedback")

@@ -12,10 +12,10 @@ from typing import Any
 from agent.interfaces.api import RunResult, aresume, arun, make_brief, new_thread_id
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
 from agent.interfaces.progress import describe_update
+from agent.interfaces.run_folder import IF_EXISTS
 from agent.models import ASPECT_RATIOS, SIZE_TIERS, PixloopConfig
 from agent.models.errors import PixloopError
 from agent.runtime.secrets import redact
-
 
 RUN_EPILOG = """\
 examples:
@@ -58,7 +58,11 @@ def add_run_parser(sub: Any) -> None:
                      help="also run this critic (repeatable), e.g. one a plugin adds; see `pixloop critics`")
     run.add_argument("--seed", type=int, default=0, help="seed for deterministic backends (default 0)")
     run.add_argument("--out", "-o", metavar="DIR", help="run folder (default: pixloop-out/THREAD_ID)")
-    run.add_argument("--thread-id", metavar="ID", help="name the run (default: run-DATE-TIME-XXXX)")
+    run.add_argument("--thread-id", metavar="ID", help="name the run (default: run-DATE-TIME-XXXX): letters, "
+                     "digits, '.', '_', '-'")
+    run.add_argument("--if-exists", choices=IF_EXISTS, default="refuse",
+                     help="when --out already holds a run: refuse (default), new (a sub-folder for this run) or "
+                          "overwrite (replace that run's files)")
     run.add_argument("--resume", metavar="THREAD_ID",
                      help="continue a stopped or killed run from its last checkpoint (give --out if you set it)")
     run.add_argument("--base-url", help="backend endpoint (for HTTP backends and local fake servers)")
@@ -92,7 +96,7 @@ class Progress:
 
 def _print_result(result: RunResult, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(result.report, indent=2))
+        print(json.dumps(result.report, indent=2, allow_nan=False))
         return
     print(f"status: {result.status} ({result.stop_reason}) after {result.iterations} iteration(s)")
     if result.report.get("summary"):
@@ -107,7 +111,8 @@ def run_command(args: argparse.Namespace) -> int:
     if args.resume:
         if args.prompt:
             return fail("give either a PROMPT or --resume THREAD_ID, not both", EXIT_BAD_INPUT)
-        coro = aresume(args.resume, args.out, on_event=progress)
+        coro = aresume(args.resume, args.out, on_event=progress, base_url=args.base_url,
+                       llm_base_url=args.llm_base_url)
         thread_id = args.resume
     else:
         if not args.prompt:
@@ -134,7 +139,7 @@ def run_command(args: argparse.Namespace) -> int:
         if not args.quiet:
             where = out or f"{config.out_root}/{thread_id}"
             print(f"pixloop run {thread_id} -> {where}", file=sys.stderr, flush=True)
-        coro = arun(brief, config, out=out, thread_id=thread_id, on_event=progress)
+        coro = arun(brief, config, out=out, thread_id=thread_id, on_event=progress, if_exists=args.if_exists)
     try:
         result = asyncio.run(coro)
     except PixloopError as e:
@@ -145,7 +150,7 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     _print_result(result, args.json)
     if result.error:
-        what = {"planning_error": "planning failed", "bad_input": "error", "internal_error": "internal error"}.get(
-            result.stop_reason or "", "backend failure")
+        what = {"planning_error": "planning failed", "bad_input": "error", "internal_error": "internal error",
+                "max_seconds": "out of time"}.get(result.stop_reason or "", "backend failure")
         print(f"pixloop: {what}: {redact(result.error)}", file=sys.stderr)
     return result.exit_code

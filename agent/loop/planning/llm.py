@@ -324,7 +324,7 @@ class LLMPlanner:
                 plan = RulePlanner().plan(brief, references, store)
                 plan.notes.insert(0, f"llm planner failed ({type(e).__name__}: {message}); planned by rules instead")
                 return plan
-            raise PlanningError(f"llm planner failed: {type(e).__name__}: {message}") from e
+            raise PlanningError(f"llm planner failed: {type(e).__name__}: {message}", planner="llm") from e
         return design_to_plan(design, brief, references, store, model)
 
 
