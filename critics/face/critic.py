@@ -9,6 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -115,8 +116,9 @@ class FaceCritic(CriticBase):
         try:
             engine = self.engine
         except Exception as e:  # noqa: BLE001 - FaceEngineUnavailable, unknown name, a model that fails to load
-            return self._failed(context, threshold, t0, "unavailable", f"{type(e).__name__}: {e}",
-                                "face engine unavailable; identity could not be checked")
+            unavailable = self._failed(context, threshold, t0, "unavailable", f"{type(e).__name__}: {e}",
+                                       "face engine unavailable; identity could not be checked")
+            return unavailable.model_copy(update={"status": "unavailable"})
         try:
             return self._check(engine, image, plan, context, threshold, t0)
         except _ReferenceError as e:
@@ -124,6 +126,15 @@ class FaceCritic(CriticBase):
         except Exception as e:  # noqa: BLE001 - a critic never crashes the loop
             return self._failed(context, threshold, t0, engine.name, f"{type(e).__name__}: {e}",
                                 "face check failed; identity could not be checked")
+
+    def shows_a_person(self, store: Any, ref: ImageRef) -> bool:
+        """Whether a reference image has a face this critic can match: the one test that makes a reference a
+        person (the planner asks it too, so a reference it calls a person is never unpassable here). False when
+        the face engine is unavailable (the identity then cannot be checked either)."""
+        try:
+            return self._reference_embedding(self.engine, ref, CheckContext(store=store)).embedding is not None
+        except Exception:  # noqa: BLE001 - no engine, an unreadable reference: not a checkable person
+            return False
 
     # ------------------------------------------------------------------ internals
 

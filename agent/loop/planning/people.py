@@ -1,21 +1,22 @@
-"""Whether a reference image shows a person (the face critic then checks their identity) or a product."""
+"""Whether a reference image shows a person (the face critic then checks their identity) or is an object.
+
+One detector decides, for the planner and the face critic alike: a reference is a person exactly when the
+face critic finds a face it can match in it (`shows_a_person`), so a planned identity check is never
+unpassable; a reference without a detectable face is an object (product) reference.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from agent.models import ImageRef
+from critics import get_critic
 
 
 def looks_like_person(store: Any, ref: ImageRef) -> bool:
-    import cv2
-    import numpy as np
-
-    img = store.open(ref).convert("L")
-    img.thumbnail((640, 640))
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")  # type: ignore[attr-defined]
-    faces = cascade.detectMultiScale(np.asarray(img), scaleFactor=1.1, minNeighbors=5, minSize=(24, 24))
-    return len(faces) > 0
+    critic = get_critic("face")
+    decide = getattr(critic, "shows_a_person", None)
+    return bool(decide(store, ref)) if callable(decide) else False
 
 
 __all__ = ["looks_like_person"]
