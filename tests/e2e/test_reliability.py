@@ -173,6 +173,11 @@ def wait_for(predicate: Any, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
+def events_text(run_dir: Path) -> str:
+    path = run_dir / "events.jsonl"
+    return path.read_text() if path.exists() else ""
+
+
 def test_a_second_resume_of_a_running_thread_is_refused_and_a_killed_writers_lock_is_taken_over(
         tmp_path: Path, slow_gemini: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO), "GEMINI_API_KEY": "test-key"}
@@ -186,7 +191,8 @@ def test_a_second_resume_of_a_running_thread_is_refused_and_a_killed_writers_loc
         wait_for(lambda: lock.exists() and str(first.pid) in lock.read_text())
         second = pixloop("run", "--resume", "busy", "--out", "run", cwd=tmp_path, env={"GEMINI_API_KEY": "test-key"})
         refused(second, "is in use", f"process {first.pid}", "'busy'")
-        wait_for(lambda: (tmp_path / "run" / "candidates" / "01-c1.png").exists())
+        # c1 is checkpointed once its check starts (durability "sync"): its file alone may precede that
+        wait_for(lambda: '"event": "check", "candidate": "c1"' in events_text(tmp_path / "run"))
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
     finally:
