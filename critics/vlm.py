@@ -11,7 +11,8 @@ whose verdicts win when they and the judge disagree, for the corrector's choice 
 
 Opt-in: it applies only when configured (PIXLOOP_VLM_BASE_URL and PIXLOOP_VLM_MODEL, optional
 PIXLOOP_VLM_FLAVOUR, or a client passed to the constructor), so offline runs never touch a
-network. Every failure becomes a failing Verdict with `error`, never an exception.
+network. A judge that cannot answer (unreachable, refusing, unreadable) gives an `unavailable` verdict with
+`error`: nothing verified, and the loop does not regenerate for it; never an exception.
 """
 
 from __future__ import annotations
@@ -154,8 +155,10 @@ class VlmJudge:
             reply, model = run_sync(ask)
         except Exception as e:  # noqa: BLE001 - a critic never crashes the loop
             error = f"{type(e).__name__}: {e}"
+            # unreachable, refused or unreadable: the judge verified nothing, which is not a failing image
             return Verdict(critic=self.name, candidate_id=context.candidate_id, score=0.0, passed=False,
-                           threshold=threshold, evidence={"model": model, "outranked_by": outranked_by()},
+                           threshold=threshold, status="unavailable",
+                           evidence={"model": model, "outranked_by": outranked_by()},
                            feedback=f"the vlm judge could not score the image ({error[:200]})",
                            seconds=round(time.perf_counter() - t0, 3), error=error[:1000])
         kept, deferred = split_owned(reply.problems)

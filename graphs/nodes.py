@@ -22,8 +22,10 @@ from langgraph.types import Send
 from agent.backends import get_backend
 from agent.loop import selection
 from agent.loop.correction import CorrectionContext, apply_action, correct
+from agent.loop.coverage import assess, unverified
 from agent.loop.generation import produce
 from agent.loop.planning import generation_prompt, get_planner
+from agent.loop.planning.requirements import requirements_for
 from agent.loop.report import build_report
 from agent.loop.state import CriticTask, LoopState
 from agent.loop.stopping import drafts_affordable, stop_reason
@@ -39,7 +41,7 @@ from agent.models import (
     StopReason,
     Verdict,
 )
-from agent.models.errors import BackendError, ImageInputError, InputError, PlanningError
+from agent.models.errors import BackendError, CriticUnavailable, ImageInputError, InputError, PlanningError
 from agent.runtime.confine import Confinement
 from agent.runtime.http import Deadline, deadline
 from agent.runtime.secrets import redact
@@ -95,8 +97,10 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
                         redact(str(e)), t0)
     if settings.critics is not None:
         the_plan.checks = {k: v for k, v in the_plan.checks.items() if k in settings.critics}
+    the_plan.requirements = requirements_for(brief, the_plan)
     store.log_event("plan", aspect=the_plan.aspect_ratio, size=the_plan.size,
                     checks={k: c.threshold for k, c in the_plan.checks.items()},
+                    requirements=[[r.kind, r.text, r.verified_by] for r in the_plan.requirements],
                     text=[e.content for e in the_plan.text], references=[r.sha256 for r in references])
     dt = time.perf_counter() - t0
     return {"brief": brief, "plan": the_plan, "plan_ref": store.put_document(the_plan.model_dump(mode="json"), "plans"),
@@ -275,12 +279,15 @@ def run_critic(task: CriticTask) -> dict[str, Any]:
                                      original=the_plan.source, mask=the_plan.mask))
         verdict = verdict.model_copy(update={"seconds": round(time.perf_counter() - t0, 4),
                                              "evidence": _compact(verdict.evidence)})
+    except CriticUnavailable as e:  # its engine or endpoint cannot run: nothing verified, nothing failed
+        verdict = Verdict.unavailable(name, candidate_id, threshold, redact(str(e)), round(time.perf_counter() - t0, 4))
     except Exception as e:  # noqa: BLE001 - a critic bug must not kill the run
         verdict = Verdict(critic=name, candidate_id=candidate_id, score=0.0, passed=False, threshold=threshold,
                           feedback=f"{name} critic failed: {e}", error=f"{type(e).__name__}: {e}",
                           seconds=round(time.perf_counter() - t0, 4))
-    store.log_event("check", candidate=candidate_id, critic=name, score=round(verdict.score, 4),
-                    passed=verdict.passed, threshold=verdict.threshold, feedback=verdict.feedback)
+    store.log_event("check", candidate=candidate_id, critic=name, status=verdict.status,
+                    score=round(verdict.score, 4), passed=verdict.passed, threshold=verdict.threshold,
+                    feedback=verdict.feedback)
     return {"verdicts": [verdict]}
 
 
@@ -300,7 +307,7 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
     if improved:
         best_id = current.id
     stale = 0 if improved else state.get("stale_rounds", 0) + 1
-    passed = all(v.passed for v in verdicts)
+    passed = all(v.passed for v in verdicts if v.checked)  # an unavailable critic neither passes nor fails
     elapsed = state.get("elapsed_s", 0.0) + critics_wall
     reason = stop_reason(passed=passed, iteration=state["iteration"], elapsed_s=elapsed,
                          cost_used=state.get("cost_used", 0.0),
@@ -370,9 +377,13 @@ def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any
     best = by_id.get(state.get("best_id") or "")
     reason = state.get("stop_reason")
     status = final_status(reason, best)
+    plan_ = state.get("plan")
+    requirements = assess(plan_.requirements, _verdicts_for(state, best.id) if best else []) if plan_ else []
+    if status == "passed" and settings.strict and unverified(requirements):
+        status, reason = "below_threshold", "unverified"  # strict: passed may not leave anything unchecked
     if best is not None:
         store.copy_to(best.image, f"final{Path(best.image.path).suffix}")
-    update = {"status": status, "final": best, "stop_reason": reason}
+    update = {"status": status, "final": best, "stop_reason": reason, "requirements": requirements}
     store.put_json("report.json", build_report({**state, **update}, settings))
     store.log_event("finalize", status=status, stop_reason=reason, final=best.id if best else None)
     return update

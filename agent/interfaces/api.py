@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from agent.backends import get_backend
 from agent.interfaces.run_folder import CHECKPOINT_DB, RUN_FILE, IfExists, choose_run_dir, clear_run, holds_run
 from agent.loop.planning import planner_names
-from agent.models import Brief, PixloopConfig, Status, StopReason, public_config
+from agent.models import Brief, PixloopConfig, Requirement, Status, StopReason, public_config
 from agent.models.errors import BriefError, ImageInputError, UnknownBackendError, UnknownCriticError
 from agent.models.validation import format_validation_error
 from agent.runtime.checkpoint import run_checkpointer
@@ -61,10 +61,17 @@ class RunResult(BaseModel):
     iterations: int
     report: dict[str, Any]
     error: str | None = None
+    requirements: list[Requirement] = []
+    """Each requirement of the brief, the critic that verified it, and its status (passed/failed/unverified)."""
 
     @property
     def passed(self) -> bool:
         return self.status == "passed"
+
+    @property
+    def unverified(self) -> list[Requirement]:
+        """The requirements no critic verified (`passed` says nothing about these)."""
+        return [r for r in self.requirements if r.status == "unverified"]
 
     @property
     def exit_code(self) -> int:
@@ -147,7 +154,8 @@ def _result(thread_id: str, run_dir: Path, values: dict[str, Any]) -> RunResult:
     final_path = run_dir / f"final{Path(final.image.path).suffix}" if final else None
     return RunResult(thread_id=thread_id, run_dir=run_dir, status=values.get("status", "running"),
                      stop_reason=values.get("stop_reason"), final_image=final_path,
-                     iterations=values.get("iteration", 0), report=report, error=values.get("error"))
+                     iterations=values.get("iteration", 0), report=report, error=values.get("error"),
+                     requirements=values.get("requirements") or [])
 
 
 async def arun(brief: Brief, config: PixloopConfig | None = None, *, out: str | Path | None = None,

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from agent.loop.planning import looks_like_person
 from agent.models import ASPECT_RATIOS, LONG_SIDE, Box, CheckSpec, Plan, Subject, TextElement, Verdict
-from agent.models.errors import InputError
+from agent.models.errors import CriticUnavailable, InputError
 from agent.runtime.images import ImageInputError, load_image
 from agent.runtime.paths import prepare_out_dir
 from agent.runtime.store import ArtifactStore
@@ -41,6 +41,8 @@ class CheckResult(BaseModel):
     height: int
     passed: bool
     critics: list[dict[str, Any]]
+    unverified: list[str] = []
+    """Critics that could not run (their engine or endpoint is unavailable): nothing of theirs was verified."""
 
 
 def nearest_ratio(width: int, height: int) -> str:
@@ -140,6 +142,8 @@ def check_image(image_path: str | Path, *, texts: Iterable[str] = (), references
             t0 = time.perf_counter()
             try:
                 v = get_critic(name).check(image, plan, context)
+            except CriticUnavailable as e:
+                return Verdict.unavailable(name, context.candidate_id, checks[name].threshold, str(e))
             except Exception as e:  # noqa: BLE001 - report, never crash the whole check
                 return Verdict(critic=name, candidate_id=context.candidate_id, score=0.0, passed=False,
                                threshold=checks[name].threshold, feedback=f"{name} critic failed: {e}",
@@ -151,13 +155,15 @@ def check_image(image_path: str | Path, *, texts: Iterable[str] = (), references
         rows = []
         for v in verdicts:
             evidence = v.evidence if out else _drop_paths(v.evidence)
-            row = {"name": v.critic, "score": round(v.score, 4), "passed": v.passed, "threshold": v.threshold,
-                   "feedback": v.feedback, "evidence": evidence, "seconds": v.seconds}
+            row = {"name": v.critic, "status": v.status, "score": round(v.score, 4) if v.checked else None,
+                   "passed": v.passed, "threshold": v.threshold, "feedback": v.feedback, "evidence": evidence,
+                   "seconds": v.seconds}
             if v.error:
                 row["error"] = v.error
             rows.append(row)
     return CheckResult(image=str(image_path), width=image.width, height=image.height,
-                       passed=all(v.passed for v in verdicts), critics=rows)
+                       passed=all(v.passed for v in verdicts if v.checked), critics=rows,
+                       unverified=[v.critic for v in verdicts if not v.checked])
 
 
 def _drop_paths(evidence: dict[str, Any]) -> dict[str, Any]:

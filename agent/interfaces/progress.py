@@ -25,6 +25,8 @@ def describe_update(node: str, update: dict[str, Any] | None) -> str | None:
         return f"generate  #{c.iteration} {ids} ({c.strategy} via {c.backend}, seed {c.seed}) in {c.seconds:.2f}s"
     if node == "check":
         v = update["verdicts"][0]
+        if not v.checked:
+            return f"check     {v.candidate_id} {v.critic:<12}   -- unavailable: {v.error}"
         mark = "pass" if v.passed else "FAIL"
         return f"check     {v.candidate_id} {v.critic:<12} {v.score:.2f} {mark} (>= {v.threshold:.2f}) {v.feedback}"
     if node == "judge":

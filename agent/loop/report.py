@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.loop.coverage import describe_unverified
 from agent.models import Action, Candidate, PixloopConfig, Verdict
 
 REPORT_VERSION = 1
 
 
 def _verdict_row(v: Verdict) -> dict[str, Any]:
-    row = {"critic": v.critic, "score": round(v.score, 4), "threshold": v.threshold, "passed": v.passed,
-           "feedback": v.feedback, "seconds": v.seconds, "evidence": v.evidence}
+    row = {"critic": v.critic, "status": v.status, "score": round(v.score, 4) if v.checked else None,
+           "threshold": v.threshold, "passed": v.passed, "feedback": v.feedback, "seconds": v.seconds,
+           "evidence": v.evidence}
     if v.error:
         row["error"] = v.error
     return row
@@ -25,13 +27,17 @@ def explain(status: str, reason: str | None, best: Candidate | None, verdicts: l
         if best is not None and best.strategy == "typeset_text" else ""
     upscaled = " It was upscaled from the backend's smaller image." if best is not None and best.strategy == "upscale" else ""
     if status == "passed":
-        names = ", ".join(f"{v.critic} {v.score:.2f}>={v.threshold:.2f}" for v in verdicts) or "no checks enabled"
+        names = ", ".join(f"{v.critic} {v.score:.2f}>={v.threshold:.2f}" for v in verdicts if v.checked) \
+            or "no checks enabled"
         return f"{best.id if best else 'candidate'} passed every check ({names}).{typeset}{upscaled}"
-    failing = [v for v in verdicts if not v.passed]
+    failing = [v for v in verdicts if v.checked and not v.passed]
     detail = "; ".join(f"{v.critic} {v.score:.2f}<{v.threshold:.2f}: {v.feedback}" for v in failing)
     why = {"max_iterations": "the iteration budget ran out", "max_seconds": "the time budget ran out",
            "max_cost": "the cost budget ran out", "no_improvement": "corrections stopped improving the image",
-           "planning_error": "the brief could not be planned", "backend_error": "the backend failed"}.get(reason or "", reason or "stopped")
+           "planning_error": "the brief could not be planned", "backend_error": "the backend failed",
+           "unverified": "every check passed, but strict mode requires every requirement to be verified",
+           "bad_input": "the input was refused", "internal_error": "pixloop failed (an internal error)",
+           }.get(reason or "", reason or "stopped")
     best_txt = f" Best candidate {best.id} still fails: {detail}" if best and detail else ""
     return f"Stopped because {why}.{best_txt}"
 
@@ -83,6 +89,8 @@ def build_report(state: dict[str, Any], settings: PixloopConfig) -> dict[str, An
             for c in candidates
         ],
         "actions": [_action_row(a, candidates, verdicts) for a in state.get("actions", [])],
+        "requirements": [r.model_dump(mode="json") for r in state.get("requirements") or []],
+        "unverified": describe_unverified(state.get("requirements") or []),
         "cost_used": round(state.get("cost_used", 0.0), 4),
         "elapsed_seconds": round(state.get("elapsed_s", 0.0), 4),
         "timings": timings,

@@ -30,6 +30,7 @@ class Rank:
 
 
 def rank(verdicts: list[Verdict]) -> Rank:
+    verdicts = [v for v in verdicts if v.checked]  # an unavailable critic judged nothing: it does not rank
     if not verdicts:
         return Rank(True, 0, 0.0, frozenset())
     weights = {v.critic: weight(v.critic) for v in verdicts}

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NotRequired
 from langgraph.channels import DeltaChannel
 from typing_extensions import TypedDict
 
-from agent.models import Action, Brief, Candidate, ImageRef, Plan, Status, StopReason, Verdict
+from agent.models import Action, Brief, Candidate, ImageRef, Plan, Requirement, Status, StopReason, Verdict
 
 
 def append_items(current: list[Any] | None, batches: Sequence[Any]) -> list[Any]:
@@ -48,6 +48,7 @@ class OutputState(TypedDict, total=False):
     candidates: list[Candidate]
     verdicts: list[Verdict]
     actions: list[Action]
+    requirements: list[Requirement]
     run_dir: str
     error: str | None
 
@@ -73,6 +74,7 @@ class LoopState(TypedDict, total=False):
     status: Status
     stop_reason: StopReason | None
     final: Candidate | None
+    requirements: list[Requirement]
     error: str | None
 
 

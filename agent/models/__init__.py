@@ -37,6 +37,7 @@ from agent.models.errors import (
 )
 from agent.models.evidence import FaceEvidence, SpecEvidence, TextEvidence, read_evidence
 from agent.models.plan import Box, CheckSpec, PixelBox, Plan, Style, Subject, TextElement
+from agent.models.requirements import Requirement, RequirementKind, RequirementStatus
 from agent.models.run import (
     STRATEGIES,
     Action,
@@ -46,10 +47,12 @@ from agent.models.run import (
     StopReason,
     Strategy,
     Verdict,
+    VerdictStatus,
 )
 
 CHECKPOINTED_MODELS: tuple[type, ...] = (
     Box, PixelBox, Budget, Brief, ImageRef, TextElement, Subject, Style, CheckSpec, Plan, Candidate, Verdict, Action,
+    Requirement,
 )
 """The models graph state holds; the checkpointer's msgpack allow-list is built from this."""
 
@@ -57,8 +60,9 @@ __all__ = [
     "ASPECT_RATIOS", "CHECKPOINTED_MODELS", "LONG_SIDE", "SIZE_TIERS", "STRATEGIES", "Action", "AspectRatio",
     "BackendError", "Box", "Brief", "BriefError", "Budget", "Candidate", "CandidateStrategy", "CheckSpec",
     "ConfigError", "CriticError", "CriticUnavailable", "FaceEvidence", "ImageInputError", "ImageRef", "InputError",
-    "LLMError", "Model", "PixelBox", "PixloopConfig", "PixloopError", "Plan", "PlanningError", "ServiceError",
-    "SizeTier", "SpecEvidence", "Status", "StopReason", "Strategy", "Style", "Subject", "TextElement",
-    "TextEvidence", "UnknownBackendError", "UnknownCriticError", "UnknownNameError", "UnknownPlannerError",
-    "Verdict", "canvas_size", "public_config", "read_evidence",
+    "LLMError", "Model", "PixelBox", "PixloopConfig", "PixloopError", "Plan", "PlanningError", "Requirement",
+    "RequirementKind", "RequirementStatus", "ServiceError", "SizeTier", "SpecEvidence", "Status", "StopReason",
+    "Strategy", "Style", "Subject", "TextElement", "TextEvidence", "UnknownBackendError", "UnknownCriticError",
+    "UnknownNameError", "UnknownPlannerError", "Verdict", "VerdictStatus", "canvas_size", "public_config",
+    "read_evidence",
 ]

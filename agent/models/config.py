@@ -31,6 +31,8 @@ class PixloopConfig(BaseModel):
     out_root: str = Field("pixloop-out", description="parent folder of run folders when none is given")
     strategies: list[Strategy] | None = Field(None, description="correction strategies allowed (default: all); "
                                               "used for ablations and to forbid e.g. typesetting")
+    strict: bool = Field(False, description="a run that passed every check but left a requirement unverified "
+                                            "(no critic checks it) ends below threshold instead of passed")
     answer_retries: int = Field(1, ge=0, le=5, description="times a malformed, truncated or image-less answer "
                                 "is asked for again before the iteration fails (0: never)")
 

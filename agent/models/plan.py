@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agent.models.base import ImageRef, Model
 from agent.models.brief import AspectRatio, SizeTier
+from agent.models.requirements import Requirement
 
 
 class Box(Model):
@@ -142,6 +143,8 @@ class Plan(Model):
     checks: dict[str, CheckSpec] = Field(default_factory=dict)
     source: ImageRef | None = Field(None, description="image being edited (edit mode)")
     mask: ImageRef | None = Field(None, description="edit mask: white = may change")
+    requirements: list[Requirement] = Field(default_factory=list,
+                                            description="what the brief asks for and which critic verifies each")
     deliver_at_planned_size: bool = Field(
         False, description="the backend delivers fewer pixels than planned: every later image is resampled to "
                            "the planned size (set once an upscale was needed)")

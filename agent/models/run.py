@@ -11,11 +11,12 @@ from agent.models.plan import PixelBox
 
 Status = Literal["running", "passed", "below_threshold", "failed"]
 StopReason = Literal[
-    "passed", "max_iterations", "max_seconds", "max_cost", "no_improvement", "bad_input", "planning_error",
-    "backend_error", "internal_error",
+    "passed", "unverified", "max_iterations", "max_seconds", "max_cost", "no_improvement", "bad_input",
+    "planning_error", "backend_error", "internal_error",
 ]
-"""Why a run stopped: it passed; a budget ran out; corrections stopped helping; or something failed: the input
-(bad_input), the planner, the backend, or pixloop itself (internal_error, a bug: the report has the error)."""
+"""Why a run stopped: it passed (or, with `strict`, every check passed but some requirement is `unverified`);
+a budget ran out; corrections stopped helping; or something failed: the input (bad_input), the planner, the
+backend, or pixloop itself (internal_error, a bug: the report has the error)."""
 Strategy = Literal[
     "restyle_text", "reprompt", "new_seed", "best_of_n", "typeset_text", "reanchor_identity",
     "edit_region", "restart_from_best", "upscale",
@@ -42,6 +43,12 @@ class Candidate(Model):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
+VerdictStatus = Literal["checked", "unavailable"]
+"""`checked`: the critic judged the image (its score and `passed` hold). `unavailable`: its engine or endpoint
+could not run, so nothing was verified: it neither passes nor fails the image, the loop does not regenerate
+for it, and the report names the requirement that went unverified and why (`error`)."""
+
+
 class Verdict(Model):
     """A critic's judgement of one candidate: a score in [0,1] against a threshold, with evidence.
 
@@ -53,6 +60,7 @@ class Verdict(Model):
     score: float = Field(ge=0, le=1)
     passed: bool
     threshold: float = Field(ge=0, le=1)
+    status: VerdictStatus = "checked"
     evidence: dict[str, Any] = Field(default_factory=dict)
     feedback: str = ""
     seconds: float = 0.0
@@ -62,7 +70,22 @@ class Verdict(Model):
     def _pass_matches_score(self) -> Verdict:
         if self.error is not None and self.passed:
             raise ValueError("a verdict with an error cannot pass")
+        if self.status == "unavailable" and self.passed:
+            raise ValueError("an unavailable critic verified nothing: its verdict cannot pass")
         return self
+
+    @property
+    def checked(self) -> bool:
+        """The critic ran and judged the image (an unavailable critic verified nothing)."""
+        return self.status == "checked"
+
+    @classmethod
+    def unavailable(cls, critic: str, candidate_id: str, threshold: float, why: str,
+                    seconds: float = 0.0) -> Verdict:
+        """The verdict of a critic that could not run: nothing verified, nothing failed."""
+        return cls(critic=critic, candidate_id=candidate_id, score=0.0, passed=False, threshold=threshold,
+                   status="unavailable", feedback=f"{critic} could not run: {why}", error=why[:500],
+                   seconds=seconds)
 
 
 class Action(Model):

@@ -66,7 +66,12 @@ def check_command(args: argparse.Namespace) -> int:
         print(f"{result.image} ({result.width}x{result.height})")
         print(f"{'critic':<13} {'score':>6} {'thresh':>6}  {'result':<6} feedback")
         for row in result.critics:
+            if row["status"] == "unavailable":
+                print(f"{row['name']:<13} {'--':>6} {row['threshold']:>6.2f}  {'n/a':<6} {row['feedback']}")
+                continue
             mark = "pass" if row["passed"] else "FAIL"
             print(f"{row['name']:<13} {row['score']:>6.3f} {row['threshold']:>6.2f}  {mark:<6} {row['feedback']}")
         print("all critics passed" if result.passed else "some critics failed")
+        if result.unverified:
+            print(f"not verified: {', '.join(result.unverified)} could not run")
     return 0 if result.passed else 3

@@ -75,6 +75,8 @@ def add_run_parser(sub: Any) -> None:
     run.add_argument("--llm-base-url", metavar="URL",
                      help="OpenAI-compatible chat endpoint for --planner llm (OpenAI, vLLM, Ollama, LM Studio)")
     run.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
+    run.add_argument("--strict", action="store_true",
+                     help="end below threshold (exit 3) when a requirement is left unverified (no critic checks it)")
     run.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
     run.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
 
@@ -101,6 +103,8 @@ def _print_result(result: RunResult, as_json: bool) -> None:
     print(f"status: {result.status} ({result.stop_reason}) after {result.iterations} iteration(s)")
     if result.report.get("summary"):
         print(result.report["summary"])
+    for line in result.report.get("unverified") or []:
+        print(line)
     if result.final_image:
         print(f"final image: {result.final_image}")
     print(f"report: {result.run_dir / 'report.json'}")
@@ -130,7 +134,7 @@ def run_command(args: argparse.Namespace) -> int:
                                max_cost=args.max_cost, patience=args.patience)
             config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
                                    options=dict(args.backend_option), planner=args.planner,
-                                   llm_base_url=args.llm_base_url, llm_model=args.llm_model)
+                                   llm_base_url=args.llm_base_url, llm_model=args.llm_model, strict=args.strict)
         except (PixloopError, ValueError) as e:
             return fail(str(e), EXIT_BAD_INPUT)
 

@@ -57,7 +57,7 @@ StrategyFn = Callable[[CorrectionContext, Verdict], "Action | None"]
 
 def failing(verdicts: list[Verdict]) -> list[Verdict]:
     """Failing verdicts, worst first; a measured critic's failure is fixed before the VLM judge's."""
-    bad = [v for v in verdicts if not v.passed]
+    bad = [v for v in verdicts if v.checked and not v.passed]  # an unavailable critic is not a failure to fix
     measured = any(is_measured(v.critic) for v in bad)
     return sorted(bad, key=lambda v: (not is_measured(v.critic) and measured, v.score))
 

@@ -6,7 +6,7 @@ import re
 
 from agent.models import ASPECT_RATIOS
 
-_QUOTES = [
+QUOTE_PATTERNS = [
     r'"([^"\n]+)"', r"“([^”\n]+)”", r"«([^»\n]+)»", r"„([^“\n]+)“", r"‘([^’\n]+)’",
     r"(?<![\w'])'([^'\n]+)'(?![\w'])",
 ]
@@ -29,7 +29,7 @@ _SIZE_WORDS = [
 def extract_quoted(prompt: str) -> list[str]:
     """Strings the user quoted, in prompt order, without duplicates."""
     found: list[tuple[int, str]] = []
-    for pattern in _QUOTES:
+    for pattern in QUOTE_PATTERNS:
         found += [(m.start(), m.group(1).strip()) for m in re.finditer(pattern, prompt)]
     out: list[str] = []
     for _, text in sorted(found):
