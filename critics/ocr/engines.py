@@ -52,6 +52,19 @@ def rapidocr_engine() -> Any:
     return _rapidocr
 
 
+_charset: frozenset[str] | None = None
+
+
+def rapidocr_charset() -> frozenset[str]:
+    """Every character rapidocr's recogniser can output (its CTC dictionary: Chinese, Japanese kana, Latin,
+    Greek, digits, punctuation and symbols; no Hangul), loaded with the shared engine."""
+    global _charset
+    if _charset is None:
+        rec = rapidocr_engine()._load_rec_model()
+        _charset = frozenset(str(c) for c in rec.postprocess_op.character if c)
+    return _charset
+
+
 def engine_loaded(name: str) -> bool:
     """Whether an engine has been created already (for status/diagnostics; loads nothing)."""
     if name == "rapidocr":

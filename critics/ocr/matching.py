@@ -24,20 +24,44 @@ MAX_WINDOW_LINES = 6
 """Most adjacent OCR lines concatenated when searching for one element."""
 REFINE_TOP = 6
 """How many best-located candidate windows get exact Levenshtein refinement."""
+WORD_TAIL_MAX = 2
+"""Letters or digits glued to either end of the located text (no space between) count as read when there are at
+most this many: required 'UNIVERSA' where the image says 'UNIVERSAL' is a misspelling, not a match. A longer run
+is taken for another word whose space OCR dropped ('GRANDOPENING' still holds 'OPENING'). Scripts written
+without spaces (Han, kana, Thai, ...) are never extended."""
+_UNSPACED_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "HALFWIDTH KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR",
+                     "TIBETAN")
 
 
 # --------------------------------------------------------------------------- normalisation
 
 
+DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212-"
+"""Hyphen, non-breaking hyphen, figure dash, en dash, em dash, horizontal bar, minus sign, hyphen-minus: one
+class unless an element is ``exact`` (OCR reads an em dash as an en dash or a hyphen as often as not)."""
+QUOTES = "\"\u201c\u201d\u201e\u201f'\u2018\u2019\u201a\u201b\u02bc\u2032"
+"""Straight, curly, low-9 and reversed quotes, single and double, the modifier-letter apostrophe and the prime:
+one class unless an element is ``exact``."""
+_TYPOGRAPHIC = str.maketrans({**{c: "-" for c in DASHES}, **{c: "'" for c in QUOTES}})
+
+
 @dataclass(frozen=True)
 class _Norm:
-    display: str  # NFKC, whitespace collapsed, original case
-    key: str  # what is compared: casefolded unless case-sensitive, spaces only if exact
+    display: str  # NFC, whitespace collapsed, original characters and case
+    key: str  # what is compared: NFKC + typographic classes unless exact, casefolded unless case-sensitive,
+    # spaces only if exact
     idx: tuple[int, ...]  # key position -> display position
 
 
-def _normalise(text: str, *, casefold: bool, keep_space: bool) -> _Norm:
-    d = " ".join(unicodedata.normalize("NFKC", text).split())
+def fold(text: str) -> str:
+    """NFKC plus the typographic classes (dashes, quotes and apostrophes); ligatures and the ellipsis are
+    NFKC's ("\ufb01" -> "fi", "\u2026" -> "...")."""
+    return unicodedata.normalize("NFKC", text).translate(_TYPOGRAPHIC)
+
+
+def _normalise(text: str, *, casefold: bool, keep_space: bool, exact: bool = False) -> _Norm:
+    """Display and comparison key of `text`; `exact` compares characters as written (NFC only)."""
+    d = " ".join(unicodedata.normalize("NFC", text).split())
     chars: list[str] = []
     idx: list[int] = []
     for i, ch in enumerate(d):
@@ -46,7 +70,10 @@ def _normalise(text: str, *, casefold: bool, keep_space: bool) -> _Norm:
                 chars.append(" ")
                 idx.append(i)
             continue
-        for c in ch.casefold() if casefold else ch:
+        k = ch if exact else fold(ch)
+        for c in k.casefold() if casefold else k:
+            if c.isspace():
+                continue
             chars.append(c)
             idx.append(i)
     return _Norm(d, "".join(chars), tuple(idx))
@@ -171,14 +198,37 @@ def _in_region(box: PixelBox | None, region: PixelBox, image_size: tuple[int, in
     return union > 0 and inter / union >= 0.3
 
 
-def _word_ranges(expected_display: str, casefold: bool, keep_space: bool) -> list[tuple[str, str, int, int]]:
+def _word_char(ch: str) -> bool:
+    """A letter or digit of a script that separates words with spaces."""
+    return ch.isalnum() and not unicodedata.name(ch, "").startswith(_UNSPACED_SCRIPTS)
+
+
+def word_span(display: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) grown over at most WORD_TAIL_MAX word characters glued to either end (see WORD_TAIL_MAX)."""
+    if start >= end:
+        return start, end
+    left = start
+    while left > 0 and _word_char(display[left - 1]):
+        left -= 1
+    if _word_char(display[start]) and 0 < start - left <= WORD_TAIL_MAX:
+        start = left
+    right = end
+    while right < len(display) and _word_char(display[right]):
+        right += 1
+    if _word_char(display[end - 1]) and 0 < right - end <= WORD_TAIL_MAX:
+        end = right
+    return start, end
+
+
+def _word_ranges(expected_display: str, casefold: bool, keep_space: bool,
+                 exact: bool = False) -> list[tuple[str, str, int, int]]:
     """(display word, key word, key start, key end) for each expected word."""
     out = []
     pos = 0
     for k, word in enumerate(expected_display.split(" ")):
         if k > 0 and keep_space:
             pos += 1
-        key = _normalise(word, casefold=casefold, keep_space=keep_space).key
+        key = _normalise(word, casefold=casefold, keep_space=keep_space, exact=exact).key
         out.append((word, key, pos, pos + len(key)))
         pos += len(key)
     return out
@@ -188,18 +238,18 @@ def compare_text(expected: str, read: str, *, case_sensitive: bool = False,
                  exact: bool = False) -> tuple[float, float, list[tuple[str, str]]]:
     """CER, word accuracy and the differing words ((read, expected) pairs) of read vs expected.
 
-    Both sides are normalised (NFKC, whitespace collapsed, casefolded unless case_sensitive,
-    whitespace dropped unless exact). Expected words are projected onto the read text through the
+    Both sides are normalised (NFKC and typographic classes unless exact, whitespace collapsed, casefolded
+    unless case_sensitive, whitespace dropped unless exact). Expected words are projected onto the read text through the
     character alignment (rapidfuzz Levenshtein opcodes), so a read text that lost its spaces
     ("GRANDOPNING") still yields the word diff [("OPNING", "OPENING")].
     """
     casefold, keep_space = not case_sensitive, exact
-    exp = _normalise(expected, casefold=casefold, keep_space=keep_space)
-    got = _normalise(read, casefold=casefold, keep_space=keep_space)
+    exp = _normalise(expected, casefold=casefold, keep_space=keep_space, exact=exact)
+    got = _normalise(read, casefold=casefold, keep_space=keep_space, exact=exact)
     if not exp.key:
         return (0.0 if not got.key else 1.0), 1.0, []
     cer = min(1.0, Levenshtein.distance(exp.key, got.key) / len(exp.key))
-    words = _word_ranges(exp.display, casefold, keep_space)
+    words = _word_ranges(exp.display, casefold, keep_space, exact)
     spans: list[list[int]] = [[] for _ in words]
     starts = [w[2] for w in words]
 
@@ -293,8 +343,9 @@ def _match_element(el: TextElement, ordered: list[OcrLine], norms: list[_Norm],
     if dist / len(loose.key) > MISSING_CER:
         return m
 
-    # Grade what was read there with the element's own rules (case, exact whitespace).
-    read = win.norm.display[win.norm.idx[a]: win.norm.idx[b - 1] + 1].strip()
+    # Grade what was read there, with letters glued to its ends, by the element's own rules (case, exact).
+    start, end = word_span(win.norm.display, win.norm.idx[a], win.norm.idx[b - 1] + 1)
+    read = win.norm.display[start:end].strip()
     cer, wacc, wrong = compare_text(el.content, read, case_sensitive=el.case_sensitive, exact=el.exact)
     m.read, m.cer, m.word_accuracy, m.wrong_words = read, cer, wacc, wrong
     m.box, m.in_region, m.found, m.line_ids = box, inside, True, used

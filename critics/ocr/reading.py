@@ -12,9 +12,10 @@ from PIL import Image
 
 from agent.runtime.images import flatten_rgb
 
-MAX_SIDE = 1536
-"""Images whose long side exceeds this are downscaled before OCR (boxes map back): at 2048 rapidocr split
-large glyphs ("BOOK FAIR" read as "BOOKF FAIR"); at 1536 it reads them whole (bench/quality.py)."""
+MAX_SIDE = 3072
+"""Images whose long side exceeds this are area-reduced before OCR (boxes map back): the working image that
+recognition crops come from. Detection chooses its own scale per pass (``critics.ocr.multiscale``), so this
+only bounds memory and time; text that is legible at 4096 px stays legible at 3/4 of it."""
 
 Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]
 PixelBox = tuple[int, int, int, int]
@@ -67,15 +68,17 @@ def prepare_image(image: Image.Image) -> tuple[np.ndarray, float]:
 def read_text(image: Image.Image, engine: Callable[[np.ndarray], Any] | None = None) -> list[OcrLine]:
     """OCR the image: lines with text, confidence and quads in the original image's pixels.
 
-    ``engine`` defaults to the shared rapidocr instance (critics.ocr.engines.rapidocr_engine()).
+    Without ``engine``: rapidocr's models, one detection pass at a fixed scale (``critics.ocr.multiscale``;
+    the OCR critic adds passes while required text is unread). ``engine``: any callable taking a BGR array and
+    returning rapidocr-shaped output (``txts``, ``boxes``, ``scores``), called once on the working image.
     Engine errors propagate; an image without text (or 0-sized) gives [].
     """
     if image.width == 0 or image.height == 0:
         return []
     if engine is None:
-        from critics.ocr.engines import rapidocr_engine
+        from critics.ocr.multiscale import read_image
 
-        engine = rapidocr_engine()
+        return read_image(image).lines
     arr, _ = prepare_image(image)
     if arr.size == 0 or int(arr.max()) == int(arr.min()):
         return []  # a uniform image has no text (and tiny ones would be upscaled to 736 px for nothing)

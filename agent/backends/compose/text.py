@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from agent.backends.compose.canvas import box_px, contrasting_colour, hex_rgb, paste_rgba, rounded_rect_alpha
-from agent.backends.compose.fonts import FONT_LOCK, load_font
+from agent.backends.compose.fonts import FONT_LOCK, face_for, load_face
 from agent.models import Style, TextElement
 
 MAX_LINES = 3
@@ -92,12 +92,14 @@ def layout_text(content: str, font_key: str, max_w: int, max_h: int, *, outline:
     """The largest layout of `content` (at most MAX_LINES balanced lines) fitting max_w x max_h.
 
     With `plate_box` (region width, height) the plate padding must fit the region too.
-    If nothing fits, the smallest size is returned with fits=False.
+    If nothing fits, the smallest size is returned with fits=False. Text the font has no glyphs for is set in
+    a fallback font that has them all (``fonts.face_for``; MissingFontError when none is installed).
     """
+    face = face_for(font_key, content)
     paragraphs = [p.split() for p in content.splitlines() if p.split()] or [[content.strip() or content]]
 
     def measure(size: int, lines: list[str], fits: bool) -> TextLayout:
-        font = load_font(font_key, size)
+        font = load_face(face, size)
         stroke = _stroke_px(size) if outline else 0
         ascent, descent = font.getmetrics()
         extents: list[tuple[int, int, int, int]] = []
@@ -115,7 +117,7 @@ def layout_text(content: str, font_key: str, max_w: int, max_h: int, *, outline:
         if limit <= 0:
             return None
         stroke = _stroke_px(size) if outline else 0
-        lines = _wrap(load_font(font_key, size), paragraphs, limit, stroke)
+        lines = _wrap(load_face(face, size), paragraphs, limit, stroke)
         if lines is None or len(lines) > MAX_LINES:
             return None
         lay = measure(size, lines, True)
@@ -128,7 +130,7 @@ def layout_text(content: str, font_key: str, max_w: int, max_h: int, *, outline:
         """Re-wrap at the narrowest width that keeps the line count, so no line is a lonely word."""
         if len(lay.lines) < 2:
             return lay
-        font = load_font(font_key, lay.size)
+        font = load_face(face, lay.size)
         lo, hi = 1, width_limit(lay.size)
         while lo < hi:
             mid = (lo + hi) // 2
@@ -155,7 +157,7 @@ def layout_text(content: str, font_key: str, max_w: int, max_h: int, *, outline:
                 hi = mid - 1
         if best is not None:
             return balanced(best)
-        font = load_font(font_key, MIN_FONT_PX)
+        font = load_face(face, MIN_FONT_PX)
         stroke = _stroke_px(MIN_FONT_PX) if outline else 0
         lines = _wrap(font, paragraphs, max(1, width_limit(MIN_FONT_PX)), stroke, force=True) or [content]
         return measure(MIN_FONT_PX, lines, False)
@@ -167,6 +169,7 @@ def draw_text(canvas: Image.Image, element: TextElement, style: Style) -> dict[s
     rw, rh = x1 - x0, y1 - y0
     text_rgb = hex_rgb(style.text_color)
     back_rgb = contrasting_colour(text_rgb, style.palette)
+    face = face_for(style.font, element.content)
     lay = layout_text(element.content, style.font, rw, max(1, round(rh * style.text_scale)),
                       outline=style.text_outline, plate_box=(rw, rh) if style.text_plate else None)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -176,6 +179,8 @@ def draw_text(canvas: Image.Image, element: TextElement, style: Style) -> dict[s
     if lay.fits:
         box = [max(x0, box[0]), max(y0, box[1]), min(x1, box[2]), min(y1, box[3])]
     meta: dict[str, Any] = {"box": box, "size": lay.size, "lines": list(lay.lines), "fits": lay.fits}
+    if face.name != style.font:
+        meta["fallback_font"] = face.name
 
     if style.text_plate:
         padx, pady = _plate_pad(lay.size)
@@ -192,7 +197,7 @@ def draw_text(canvas: Image.Image, element: TextElement, style: Style) -> dict[s
 
     draw = ImageDraw.Draw(canvas)
     with FONT_LOCK:
-        font = load_font(style.font, lay.size)
+        font = load_face(face, lay.size)
         for i, (line, (left, _, right, _)) in enumerate(zip(lay.lines, lay.line_extents)):
             x = round(cx - (left + right) / 2)
             draw.text((x, base_y + i * lay.pitch), line, font=font, fill=text_rgb, anchor="ls",
