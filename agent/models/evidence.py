@@ -98,6 +98,27 @@ class SpecEvidence(Evidence):
                 and float(self.aspect_ratio.rel_error or 0.0) <= 0.02)
 
 
+class ArtifactsEvidence(Evidence):
+    """What the artifact critic found wrong, and where: the failing sub-checks' pixel boxes (a blurred region,
+    a duplicated patch and its copy, blown highlights), or the whole image for a global fault (noise, JPEG)."""
+
+    style: str | None = None
+    worst: str | None = None
+    regions: list[PixelBox] = Field(default_factory=list)
+    region_share: float | None = Field(None, description="share of the image the regions cover (None: unknown)")
+    heatmap: str | None = None
+
+    def local_regions(self, width: int, height: int, max_share: float) -> list[PixelBox] | None:
+        """The regions when they cover less than `max_share` of a `width` x `height` image (a masked edit can
+        repair them), else None (a global fault: regenerate)."""
+        if not self.regions or width <= 0 or height <= 0:
+            return None
+        share = self.region_share
+        if share is None:  # no share reported: the boxes' summed area bounds their union from above
+            share = sum(max(0, b.x1 - b.x0) * max(0, b.y1 - b.y0) for b in self.regions) / float(width * height)
+        return list(self.regions) if share < max_share else None
+
+
 E = TypeVar("E", bound=Evidence)
 
 
@@ -106,5 +127,5 @@ def read_evidence(verdict: Verdict, model: type[E]) -> E:
     return model.model_validate(verdict.evidence)
 
 
-__all__ = ["Evidence", "FaceEvidence", "IdentityMatch", "ReadLine", "RatioReading", "SpecEvidence", "TextEvidence",
-           "TextReading", "read_evidence"]
+__all__ = ["ArtifactsEvidence", "Evidence", "FaceEvidence", "IdentityMatch", "ReadLine", "RatioReading", "SpecEvidence",
+           "TextEvidence", "TextReading", "read_evidence"]

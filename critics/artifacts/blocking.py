@@ -57,13 +57,15 @@ def blocking_ratio(gray: np.ndarray | Iterable[np.ndarray]) -> float:
     return float((means[7] + eps) / (means[:7].max() + eps))
 
 
-def blocking_check(image: np.ndarray | list[np.ndarray], limit: float | None = None) -> SubCheck:
-    """JPEG blocking on native pixels (the 8x8 grid is lost by any resize)."""
+def blocking_check(image: np.ndarray | list[np.ndarray], limit: float | None = None,
+                   spec: str = "blocking") -> SubCheck:
+    """JPEG blocking on native pixels (the 8x8 grid is lost by any resize). ``spec`` picks the limit: photos
+    ("blocking") or flat designs and textures ("blocking_graphic", where a few edges on the grid weigh more)."""
     tiles = image if isinstance(image, list) else [image]
     grays = [to_gray(t) for t in tiles]
     if not any(min(g.shape) >= 16 for g in grays):
-        raise ValueError("image too small for the blocking check (needs 16x16)")
-    sub = make_subcheck("blocking", blocking_ratio(grays), limit)
+        raise ValueError("image too small for the blocking check")
+    sub = make_subcheck("blocking", blocking_ratio(grays), limit, spec=spec)
     if not sub.passed and len(grays) == 1:
         bm = block_map(grays[0])
         if bm.size and bm.max() > 0:

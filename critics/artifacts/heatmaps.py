@@ -1,4 +1,4 @@
-"""Heat maps saved as evidence for the worst failing sub-check (blocking, exposure, copy-move)."""
+"""Heat maps saved as evidence for the worst failing sub-check (blur, blocking, exposure, copy-move)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 from PIL import Image
 
 from critics.artifacts.blocking import block_map
+from critics.artifacts.blur import BlurMap
 from critics.artifacts.common import downscale, max_channel, to_gray
 
 HEATMAP_SIDE = 1024
@@ -25,6 +26,18 @@ def _overlay(base_rgb: np.ndarray, heat: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8), "RGB")
 
 
+def blur_heatmap(rgb: np.ndarray, bm: BlurMap) -> Image.Image:
+    """Blur effect per tile (red = blurred, blue = sharp; flat tiles, which carry no evidence, stay dark)."""
+    ny, nx = bm.grid.shape
+    mh, mw = int(bm.grid.ys[-1]), int(bm.grid.xs[-1])
+    heat = np.clip((bm.effect - 0.2) / 0.6, 0.0, 1.0) * bm.structured
+    full = np.zeros((mh, mw), np.float32)
+    for i in range(ny):
+        for j in range(nx):
+            full[bm.grid.ys[i]:bm.grid.ys[i + 1], bm.grid.xs[j]:bm.grid.xs[j + 1]] = heat[i, j]
+    return _overlay(rgb, full)
+
+
 def blocking_heatmap(rgb: np.ndarray) -> Image.Image:
     bm = block_map(to_gray(rgb))
     top = float(np.percentile(bm, 99)) if bm.size else 0.0
@@ -34,9 +47,13 @@ def blocking_heatmap(rgb: np.ndarray) -> Image.Image:
 
 
 def exposure_heatmap(rgb: np.ndarray, kind: str) -> Image.Image:
+    """Blown (highlights), crushed (shadows) or, for an under-exposed image, how far each pixel is from white."""
     mx = max_channel(rgb)
-    mask = (mx >= 250) if kind == "highlights" else (mx <= 5)
-    return _overlay(rgb, mask.astype(np.float32))
+    if kind == "under":
+        heat = 1.0 - mx.astype(np.float32) / 255.0
+    else:
+        heat = ((mx >= 250) if kind == "highlights" else (mx <= 5)).astype(np.float32)
+    return _overlay(rgb, heat)
 
 
 def copy_move_heatmap(rgb: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Image.Image:

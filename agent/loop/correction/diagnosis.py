@@ -3,8 +3,9 @@ a regeneration, and what precise feedback to give. Evidence is read through the 
 (`CriticInfo.evidence`), never by dict keys or critic names.
 
 A failure is *local* when a masked edit of some boxes can repair it (a misspelt, missing or extra text, a
-drifted face, an extra face) and *global* otherwise (blur/noise/blocking, a wrong aspect ratio, a missing
-person, unreadable styling, a broken edit).
+drifted face, an extra face, an artifact confined to a region: a blurred area, a duplicated patch) and *global*
+otherwise (blur/noise/blocking over the whole image, a wrong aspect ratio, a missing person, unreadable
+styling, a broken edit).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from __future__ import annotations
 from agent.loop.correction.context import CorrectionContext, failing
 from agent.models import PixelBox, Plan, Verdict
 from agent.models.errors import UnknownCriticError
-from agent.models.evidence import Evidence, FaceEvidence, SpecEvidence, TextEvidence, TextReading
+from agent.models.evidence import ArtifactsEvidence, Evidence, FaceEvidence, SpecEvidence, TextEvidence, TextReading
 from critics import critic_info
 
 WEAK_FONTS = ("lato-hairline", "lato-thin", "lato-light")
 MIN_TEXT_CONTRAST = 3.0
 """WCAG contrast ratio below which planned text counts as hard to read (AA for large text is 3:1)."""
+LOCAL_ARTIFACT_SHARE = 0.4
+"""An artifact failure whose regions cover less than this share of the image is local: a masked edit of the
+regions repairs it; above it, the whole image is at fault and is regenerated."""
 
 
 def evidence_of(verdict: Verdict) -> Evidence | None:
@@ -37,6 +41,11 @@ def text_evidence(verdict: Verdict) -> TextEvidence | None:
 def face_evidence(verdict: Verdict) -> FaceEvidence | None:
     ev = evidence_of(verdict)
     return ev if isinstance(ev, FaceEvidence) else None
+
+
+def artifacts_evidence(verdict: Verdict) -> ArtifactsEvidence | None:
+    ev = evidence_of(verdict)
+    return ev if isinstance(ev, ArtifactsEvidence) else None
 
 
 def bad_elements(verdict: Verdict) -> list[TextReading]:
@@ -105,6 +114,9 @@ def local_boxes(ctx: CorrectionContext, verdict: Verdict) -> list[PixelBox] | No
                 return None
         boxes += [_pad(ctx, b, 0.25) for b in ev.extra_faces]
         return boxes or None
+    if isinstance(ev, ArtifactsEvidence):
+        local = ev.local_regions(ctx.current.image.width, ctx.current.image.height, LOCAL_ARTIFACT_SHARE)
+        return [_pad(ctx, b, 0.1) for b in local] if local else None
     return None
 
 
@@ -184,6 +196,6 @@ def weak_style(plan: Plan) -> bool:
             or (s.background == "texture" and s.texture_strength > 0.6 and not s.text_plate))
 
 
-__all__ = ["all_lines", "all_local", "bad_elements", "contrast", "element_box", "evidence_of", "face_evidence",
-           "illegible", "lines", "local_boxes", "repairs", "spell", "spelled_feedback", "text_evidence", "too_small",
-           "unreadable", "weak_style"]
+__all__ = ["LOCAL_ARTIFACT_SHARE", "all_lines", "all_local", "artifacts_evidence", "bad_elements", "contrast",
+           "element_box", "evidence_of", "face_evidence", "illegible", "lines", "local_boxes", "repairs", "spell",
+           "spelled_feedback", "text_evidence", "too_small", "unreadable", "weak_style"]

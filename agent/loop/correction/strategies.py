@@ -1,8 +1,8 @@
 """The correction strategies: each one small function `(ctx, verdict) -> Action | None` (None: not applicable).
 
 restyle_text, reprompt (exact text, spelled letter by letter, plus every other failing critic's feedback),
-edit_region (masked edit of the faulty boxes), typeset_text (set the exact text in real fonts on the
-candidate, when the backend keeps misspelling), reanchor_identity (edit the face boxes with the references
+edit_region (masked edit of the faulty boxes: text, or an artifact confined to a region), typeset_text (set the
+exact text in real fonts on the candidate, when the backend keeps misspelling), reanchor_identity (edit the face boxes with the references
 re-sent, or re-generate anchored on them), new_seed, best_of_n, restart_from_best (when quality drifted
 below an earlier candidate: repair that one instead), upscale (when the backend delivers less than asked).
 
@@ -20,6 +20,7 @@ from agent.loop.correction.context import CorrectionContext, StrategyFn, failing
 from agent.loop.correction.diagnosis import (
     all_lines,
     all_local,
+    artifacts_evidence,
     bad_elements,
     element_box,
     face_evidence,
@@ -82,8 +83,12 @@ def reprompt(ctx: CorrectionContext, verdict: Verdict) -> Action:
 
 
 def edit_region(ctx: CorrectionContext, verdict: Verdict) -> Action | None:
-    """A masked edit of the faulty text boxes (and of every other local failure's boxes, so one edit fixes all)."""
-    if not ctx.capabilities.edit or text_evidence(verdict) is None or local_boxes(ctx, verdict) is None:
+    """A masked edit of the faulty text boxes, or of the regions of an artifact confined to part of the image (a
+    blurred area, a duplicated patch; it needs a backend that edits with a mask), and of every other local
+    failure's boxes, so one edit fixes all."""
+    if not ctx.capabilities.edit or local_boxes(ctx, verdict) is None:
+        return None
+    if text_evidence(verdict) is None and (artifacts_evidence(verdict) is None or not ctx.can_mask_edit):
         return None
     boxes = all_local(ctx)
     if boxes is None:
