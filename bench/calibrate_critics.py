@@ -2,10 +2,13 @@
 
 Data (all offline):
 - ocr: posters rendered by compose with known text, correct vs one-character misspellings;
+- ocr on real text: 200 IIIT 5K-word crops (bench/data/README.md) and pixloop's own posters
+  (bench/real_text.py), printed as a table of its own after the others;
 - face: ../shared/data/faces (labels.csv), same vs different identity pairs, the candidate photo
   pasted into a poster canvas;
 - artifacts: scikit-image's bundled photos, clean vs blurred / noisy / JPEG q5 / over-exposed /
-  posterised / copy-moved, plus clean compose posters (flat, gradient, texture);
+  posterised / copy-moved, plus clean compose posters (flat, gradient, texture); then, per sub-check, real
+  photos (LIVE and Kodak) with the LIVE database's own and derived distortions (bench/real_photos.py);
 - spec: renders at the requested size vs wrong size, wrong ratio and blank images;
 - preservation: edits inside the mask vs edits that also change the outside.
 
@@ -246,6 +249,25 @@ def calibrate_preservation(store: ArtifactStore) -> tuple[list[float], list[floa
     return pos, neg
 
 
+def calibrate_ocr_real(quick: bool) -> None:
+    """The OCR critic on real scene text (IIIT 5K-word crops, bench/data/README.md) and on pixloop's own
+    posters: recall of correct labels and false acceptance of one-letter misspellings (bench/real_text.py)."""
+    from real_text import load_scene_text, pixloop_cases, report
+
+    print("\nOCR on real scene text (IIIT5K test subset, tight crops and with a plain margin) and pixloop's posters")
+    report(get_critic("ocr"), load_scene_text(limit=50 if quick else None), pixloop_cases())
+
+
+def calibrate_artifacts_real(quick: bool) -> None:
+    """The artifact critic on real photos (LIVE and Kodak, with the LIVE database's own and derived distortions,
+    bench/data/README.md) and on pixloop's posters: accuracy, false alarms and misses per sub-check
+    (bench/real_photos.py)."""
+    from real_photos import report as photos_report
+
+    print("\nartifacts on real photos and their standard distortions, and on pixloop's posters/flyers")
+    photos_report(quick=quick)
+
+
 def row(name: str, pos: list[float], neg: list[float]) -> None:
     if not pos or not neg:
         print(f"{name:<13} (no data: critic or data set unavailable)")
@@ -285,6 +307,8 @@ def main() -> None:
         print("artifacts by degradation (flagged / total): " + ", ".join(
             f"{k} {sum(s < t for s in v)}/{len(v)}" for k, v in by_kind.items())
             + f"; clean posters falsely flagged {sum(s < t for s in posters)}/{len(posters)}")
+    calibrate_ocr_real(args.quick)
+    calibrate_artifacts_real(args.quick)
 
 
 if __name__ == "__main__":
