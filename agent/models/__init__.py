@@ -18,6 +18,7 @@ from agent.models.brief import (
     canvas_size,
 )
 from agent.models.config import PixloopConfig, public_config
+from agent.models.edit import EDIT_KEEPS, EditKeep, EditKind, EditSpec, MaskOrigin
 from agent.models.errors import (
     BackendError,
     BriefError,
@@ -52,11 +53,12 @@ from agent.models.run import (
 
 CHECKPOINTED_MODELS: tuple[type, ...] = (
     Box, PixelBox, Budget, Brief, ImageRef, TextElement, Subject, Style, CheckSpec, Plan, Candidate, Verdict, Action,
-    Requirement,
+    Requirement, EditSpec,
 )
 """The models graph state holds; the checkpointer's msgpack allow-list is built from this."""
 
 __all__ = [
+    "EDIT_KEEPS", "EditKeep", "EditKind", "EditSpec", "MaskOrigin",
     "ASPECT_RATIOS", "CHECKPOINTED_MODELS", "LONG_SIDE", "SIZE_TIERS", "STRATEGIES", "Action", "AspectRatio",
     "BackendError", "Box", "Brief", "BriefError", "Budget", "Candidate", "CandidateStrategy", "CheckSpec",
     "ConfigError", "CriticError", "CriticUnavailable", "FaceEvidence", "ImageInputError", "ImageRef", "InputError",

@@ -6,9 +6,10 @@ import math
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from agent.models.base import Model
+from agent.models.edit import EditKeep
 
 AspectRatio = Literal["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
 SizeTier = Literal["1K", "2K", "4K"]
@@ -95,6 +96,31 @@ class Brief(Model):
                                description="extra critics to run besides those the plan enables (e.g. plugins)")
     budget: Budget = Field(default_factory=Budget)
     seed: int = Field(0, ge=0, le=2**32 - 1)
+    source: ReferenceSource | None = Field(None, description="edit mode: the image to edit (a path or data URL); "
+                                                             "the prompt is the instruction")
+    mask: ReferenceSource | None = Field(None, description="edit mask, the source's size: white = may change")
+    region: tuple[int, int, int, int] | None = Field(None, description="edit only this box of the source: x, y, "
+                                                                        "width, height in pixels")
+    keep: EditKeep | None = Field(None, description="edit everything but this (subject, person, product, text)")
+
+    @model_validator(mode="after")
+    def _edit_inputs_agree(self) -> Brief:
+        given = [n for n in ("mask", "region", "keep") if getattr(self, n) is not None]
+        if given and self.source is None:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise ValueError(f"{' and '.join(given)} {verb} only to an edit: give the source image to edit")
+        if len(given) > 1:
+            raise ValueError(f"give at most one of mask, region and keep (got {', '.join(given)}): each says where "
+                             "the edit may change the image")
+        if self.region is not None:
+            x, y, w, h = self.region
+            if x < 0 or y < 0 or w <= 0 or h <= 0:
+                raise ValueError(f"region {x},{y},{w},{h}: x and y must be >= 0, width and height > 0")
+        return self
+
+    @property
+    def is_edit(self) -> bool:
+        return self.source is not None
 
     @field_validator("prompt")
     @classmethod

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from agent.models.base import ImageRef, Model
 from agent.models.brief import AspectRatio, SizeTier
+from agent.models.edit import EditSpec
 from agent.models.requirements import Requirement
 
 
@@ -143,6 +144,7 @@ class Plan(Model):
     checks: dict[str, CheckSpec] = Field(default_factory=dict)
     source: ImageRef | None = Field(None, description="image being edited (edit mode)")
     mask: ImageRef | None = Field(None, description="edit mask: white = may change")
+    edit: EditSpec | None = Field(None, description="edit mode: what the instruction changes and what it keeps")
     requirements: list[Requirement] = Field(default_factory=list,
                                             description="what the brief asks for and which critic verifies each")
     deliver_at_planned_size: bool = Field(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import numpy as np
 import pytest
 
 from agent import BriefError, generate
 from agent.interfaces.api import CHECKPOINT_DB
+from agent.models import Verdict
+from critics import CriticInfo, register_critic, unregister_critic
 
 ILLEGIBLE = ('An elegant minimal poster, subtle tone-on-tone, busy texture, '
              'that says "GRAND OPENING" and "Saturday at noon"')
@@ -31,15 +34,31 @@ def test_illegible_first_render_is_corrected_and_passes(tmp_path) -> None:
     assert len(list((tmp_path / "run" / "candidates").glob("*.png"))) == len(result.report["candidates"])
 
 
+class _AllWhite:
+    """A real measurement no compose render can satisfy: the share of pure white pixels must be 99%."""
+
+    name = "all_white"
+    info = CriticInfo(threshold=0.99, threshold_source="test", description="share of pure white pixels")
+
+    def check(self, image, plan, context) -> Verdict:
+        share = float((np.asarray(image.convert("L")) == 255).mean())
+        return Verdict(critic=self.name, candidate_id=context.candidate_id, score=share, passed=share >= 0.99,
+                       threshold=0.99, feedback=f"only {share:.0%} of the pixels are white")
+
+
 def test_brief_that_cannot_pass_stops_on_budget_below_threshold(tmp_path) -> None:
-    # the shipped fonts have no CJK glyphs, so no correction can make this text legible
-    result = generate('A poster that says "你好世界"', out=tmp_path / "run", max_iterations=3, patience=5)
+    register_critic("all_white", _AllWhite)
+    try:
+        result = generate('A poster that says "OPEN"', out=tmp_path / "run", max_iterations=3, patience=5,
+                          critics=["all_white"])
+    finally:
+        unregister_critic("all_white")
 
     assert result.status == "below_threshold"
     assert result.stop_reason == "max_iterations"
     assert result.iterations == 3 and len(result.report["candidates"]) == 3
     assert result.final_image is not None and result.final_image.exists()
-    assert "ocr" in result.report["summary"] and "iteration budget" in result.report["summary"]
+    assert "all_white" in result.report["summary"] and "iteration budget" in result.report["summary"]
 
 
 def test_no_improvement_stops_after_patience_rounds(tmp_path) -> None:
