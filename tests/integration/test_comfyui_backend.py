@@ -99,7 +99,8 @@ def test_workflow_files_are_checked_for_api_format_outputs_and_known_placeholder
 
 
 @pytest.mark.parametrize("option, message", [
-    ("workflow=nope.json", "comfyui backend: workflow file not found: nope.json"),
+    ("workflow=nope.json", "comfyui backend: workflow: workflow file not found: nope.json"),
+    ("edit_workflow=nope.json", "comfyui backend: edit_workflow: workflow file not found: nope.json"),
     ("chekpoint=x.safetensors", "unknown option(s) chekpoint; known options: backoff_initial"),
     ("steps=many", "backend option steps='many' is not a valid int"),
     ("reference_mode=fuse", "reference_mode='fuse': use img2img or ignore"),
@@ -195,7 +196,7 @@ def test_user_workflow_uploads_the_reference_and_uses_the_name_the_server_return
     assert result.meta["workflow"].endswith("flow.json")
 
 
-def test_edit_with_a_mask_uses_load_image_vae_encode_and_set_latent_noise_mask(tmp_path) -> None:
+def test_edit_with_a_mask_uploads_it_through_upload_mask_and_sets_a_latent_noise_mask(tmp_path) -> None:
     store = ArtifactStore(tmp_path)
     base = Image.new("RGB", (512, 384), (10, 120, 200))
     mask = Image.new("L", (512, 384), 0)
@@ -206,17 +207,21 @@ def test_edit_with_a_mask_uses_load_image_vae_encode_and_set_latent_noise_mask(t
         result = generate(srv.url, store, base_image=base_ref, mask=mask_ref, instruction="make it a sunset")
 
     graph = sent_graph(app)
-    uploads = [r.body["filename"] for r in app.state.requests.items if r.path == "/upload/image"]
-    assert graph["10"] == {"class_type": "LoadImage", "inputs": {"image": uploads[0]},
+    [image_upload] = [r.body for r in app.state.requests.items if r.path == "/upload/image"]
+    [mask_upload] = [r.body for r in app.state.requests.items if r.path == "/upload/mask"]
+    assert json.loads(mask_upload["original_ref"]) == {"filename": image_upload["filename"], "subfolder": "",
+                                                       "type": "input"}
+    assert graph["10"] == {"class_type": "LoadImage", "inputs": {"image": image_upload["filename"]},
                            "_meta": {"title": "Load base image"}}
     assert graph["11"]["inputs"] == {"pixels": ["10", 0], "vae": ["4", 2]}
-    assert graph["12"]["inputs"] == {"image": uploads[1], "channel": "red"}
+    assert graph["12"]["inputs"] == {"image": mask_upload["filename"], "channel": "alpha"}
     assert graph["13"]["inputs"] == {"samples": ["11", 0], "mask": ["12", 0]}
     assert graph["3"]["inputs"]["latent_image"] == ["13", 0] and graph["3"]["inputs"]["denoise"] == 0.6
     assert graph["6"]["inputs"]["text"].startswith("make it a sunset\n")
     pixels = np.asarray(result.image)
-    assert (np.abs(pixels[:, 300:].astype(int) - (10, 120, 200)) <= 2).all(), "outside the mask is kept"
-    assert result.meta["denoise"] == 0.6
+    assert (pixels[:, 256:] == (10, 120, 200)).all(), "outside the mask is kept exactly"
+    assert (np.abs(pixels[:, :256].astype(int) - (10, 120, 200)).sum(axis=2) > 30).mean() > 0.5, "inside changed"
+    assert result.meta["denoise"] == 0.6 and result.meta["masked"] is True
 
 
 def test_a_reference_without_a_base_image_starts_img2img_with_a_higher_denoise(tmp_path, product_png) -> None:

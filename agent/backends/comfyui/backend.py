@@ -26,8 +26,9 @@ from agent.backends.comfyui.protocol import (
     explain_prompt_error,
 )
 from agent.backends.comfyui.workflow import (
-    WorkflowError,
     builtin_workflow,
+    check_role,
+    comfy_mask,
     load_workflow,
     pick_output,
     placeholders,
@@ -52,8 +53,12 @@ class ComfyUIOptions(StableDiffusionOptions):
     """The comfyui backend's `--backend-option`s: the shared sampling options (checkpoint, steps, cfg, denoise,
     reference_denoise, max_side, timeout for the whole wait) and HTTP settings, plus these."""
 
-    workflow: str | None = Field(None, description="an API-format workflow file with {{placeholders}} "
-                                                   "(default: the built-in txt2img/img2img/inpaint graphs)")
+    workflow: str | None = Field(None, description="an API-format workflow file with {{placeholders}} for "
+                                                   "generation (no {{base_image}}/{{mask}}; default: built-in "
+                                                   "txt2img, img2img from reference 1)")
+    edit_workflow: str | None = Field(None, description="an API-format workflow file for edits, with {{base_image}} "
+                                                        "and optionally {{mask}} (default: built-in img2img/inpaint "
+                                                        "when workflow is not set)")
     sampler: str = Field("euler", description="KSampler sampler_name")
     scheduler: str = Field("normal", description="KSampler scheduler")
     reference_mode: Literal["img2img", "ignore"] = Field(
@@ -79,14 +84,8 @@ class ComfyUIBackend:
         self.denoise, self.reference_denoise, self.reference_mode = o.denoise, o.reference_denoise, o.reference_mode
         self.max_side, self.timeout = o.max_side, o.timeout
         self.poll_interval, self.use_ws = o.poll_interval, o.websocket
-        self.workflow: dict[str, Any] | None = None
-        self.workflow_path: str | None = None
-        if o.workflow:
-            self.workflow_path = o.workflow
-            try:
-                self.workflow = load_workflow(self.workflow_path)
-            except BackendError as e:
-                raise BackendOptionError(f"comfyui backend: {e}") from None
+        self.workflow, self.workflow_path = self._user_workflow("workflow", o.workflow)
+        self.edit_workflow, self.edit_workflow_path = self._user_workflow("edit_workflow", o.edit_workflow)
         self.http = HttpClient(self.name, self.base_url, settings=o.http_settings(), classifier=comfyui_classifier,
                                transport=transport, family=VARIANTS)
         self.capabilities = self._capabilities()
@@ -97,31 +96,66 @@ class ComfyUIBackend:
         return cls(getattr(config, "base_url", None), getattr(config, "options", None),
                    getattr(config, "model", None))
 
+    @staticmethod
+    def _user_workflow(option: str, path: str | None) -> tuple[dict[str, Any] | None, str | None]:
+        """Load and check the workflow file of an option; any problem is a BackendOptionError (bad input, exit 2)
+        raised here, before a request is sent."""
+        if not path:
+            return None, None
+        try:
+            graph = load_workflow(path)
+            check_role(graph, path, edit=option == "edit_workflow")
+        except BackendError as e:
+            raise BackendOptionError(f"comfyui backend: {option}: {e}") from None
+        return graph, path
+
+    def _edits(self) -> tuple[bool, bool, int]:
+        """Whether edits can run, whether they apply a mask, and how many references they take."""
+        if self.edit_workflow is not None:
+            used = placeholders(self.edit_workflow)
+            return True, "mask" in used, reference_slots(self.edit_workflow)
+        if self.workflow is None:
+            return True, True, 0  # the built-in img2img and inpaint graphs
+        return False, False, 0  # a user's generation workflow, and no edit workflow for its checkpoint
+
     def _capabilities(self) -> Capabilities:
+        edit, mask, edit_refs = self._edits()
         if self.workflow is not None:
-            used = placeholders(self.workflow)
-            edit, mask, refs = "base_image" in used, "mask" in used, reference_slots(self.workflow)
+            refs = reference_slots(self.workflow)
         else:
-            edit, mask, refs = True, True, 1 if self.reference_mode == "img2img" else 0
-        return Capabilities(edit=edit, mask=mask, max_references=refs, aspect_ratios=list(ASPECT_RATIOS),
-                            sizes=max_side_sizes(self.max_side), native_long_side=min(1024, self.max_side),
-                            deterministic=False, cost_per_image=0.0)
+            refs = 1 if self.reference_mode == "img2img" else 0
+        return Capabilities(edit=edit, mask=mask, max_references=max(refs, edit_refs),
+                            aspect_ratios=list(ASPECT_RATIOS), sizes=max_side_sizes(self.max_side),
+                            native_long_side=min(1024, self.max_side), deterministic=False, cost_per_image=0.0)
 
     # -- request building --
 
-    async def _upload(self, data: bytes, filename: str) -> str:
-        """POST /upload/image; returns the name the server gave the file (use it, not ours)."""
-        resp = await self.http.request("POST", "/upload/image", files={"image": (filename, data, "image/png")},
-                                       data={"type": "input", "overwrite": "true"})
+    async def _upload(self, data: bytes, filename: str, route: str = "/upload/image",
+                      original: tuple[str, str] | None = None) -> tuple[str, str]:
+        """POST /upload/image (or /upload/mask, with the `original` (name, subfolder) upload whose pixels the
+        mask's alpha is put on); returns the (name, subfolder) the server gave the file: use it, not ours."""
+        fields = {"type": "input", "overwrite": "true"}
+        if original is not None:
+            fields["original_ref"] = json.dumps({"filename": original[0], "subfolder": original[1], "type": "input"})
+        resp = await self.http.request("POST", route, files={"image": (filename, data, "image/png")}, data=fields)
         body = self.http.json(resp)
         if not isinstance(body, dict) or not body.get("name"):
-            raise MalformedResponse(f"comfyui: /upload/image answered without a name: {str(body)[:200]}")
-        sub = str(body.get("subfolder") or "").strip("/")
-        return f"{sub}/{body['name']}" if sub else str(body["name"])
+            raise MalformedResponse(f"comfyui: {route} answered without a name: {str(body)[:200]}")
+        return str(body["name"]), str(body.get("subfolder") or "").strip("/")
+
+    @staticmethod
+    def _graph_name(name: str, subfolder: str) -> str:
+        """How LoadImage names an uploaded input file."""
+        return f"{subfolder}/{name}" if subfolder else name
 
     def _prepare_images(self, request: GenerationRequest, store: Any, size: tuple[int, int], refs: int,
-                        init_from_reference: bool) -> dict[str, tuple[bytes, str]]:
-        """PNG bytes and upload names per placeholder; base image and mask are resized to the render size."""
+                        init_from_reference: bool, mask: bool) -> dict[str, tuple[bytes, str]]:
+        """PNG bytes and upload names per placeholder; base image and mask are resized to the render size.
+
+        The mask goes up the way ComfyUI's mask editor sends it, through /upload/mask: an RGBA PNG whose alpha
+        is 0 where the image may change (pixloop's white); LoadImage then gives MASK = 1 - alpha = pixloop's mask,
+        as does LoadImageMask with channel "alpha". `mask` False leaves it out (the graph takes none); an edit
+        without a mask whose graph takes one gets a mask that lets everything change."""
         from agent.backends.compose import cover_fit
 
         w, h = size
@@ -131,11 +165,17 @@ class ComfyUIBackend:
             if img.size != size:
                 img = img.resize(size, Image.Resampling.LANCZOS)
             out["base_image"] = (png_bytes(img), f"pixloop-{request.base_image.sha256[:16]}-{w}x{h}.png")
-            if request.mask is not None:
-                m = open_ref(store, request.mask, "mask").convert("L")
-                if m.size != size:
-                    m = m.resize(size, Image.Resampling.NEAREST)
-                out["mask"] = (png_bytes(m.convert("RGB")), f"pixloop-mask-{request.mask.sha256[:16]}-{w}x{h}.png")
+            if mask:
+                if request.mask is not None:
+                    m = open_ref(store, request.mask, "mask").convert("L")
+                    if m.size != size:
+                        m = m.resize(size, Image.Resampling.NEAREST)
+                    key = request.mask.sha256[:16]
+                else:
+                    m, key = Image.new("L", size, 255), "all"
+                # the server stores the base image's pixels under this name: both hashes keep it unique
+                out["mask"] = (png_bytes(comfy_mask(m)),
+                               f"pixloop-mask-{request.base_image.sha256[:16]}-{key}-{w}x{h}.png")
         elif init_from_reference and request.references:
             ref = request.references[0]
             img = cover_fit(open_ref(store, ref, "reference image").convert("RGB"), w, h)
@@ -150,32 +190,23 @@ class ComfyUIBackend:
         plan = request.plan
         w, h, notes, prompt = sd_inputs(request, self.max_side)
         values: dict[str, Any] = {
-            "prompt": prompt, "negative": ", ".join(plan.negative), "instruction": request.instruction,
+            "prompt": prompt, "negative": ", ".join(plan.negative),
+            "instruction": request.instruction or (request.prompt if request.base_image is not None else None),
             "seed": request.seed, "width": w, "height": h, "steps": self.steps, "cfg": self.cfg,
             "sampler": self.sampler, "scheduler": self.scheduler, "checkpoint": self.checkpoint,
             "denoise": self.denoise,
         }
+        if request.base_image is not None:
+            return self._edit_graph(request, values, notes)
+        if request.mask is not None:
+            raise BadRequest("comfyui: a mask needs a base image to edit")
         if self.workflow is not None:
-            used = placeholders(self.workflow)
-            if request.base_image is not None and "base_image" not in used:
-                raise WorkflowError(f"workflow {self.workflow_path} has no {{{{base_image}}}} placeholder, "
-                                    "so it cannot edit an image")
-            if request.mask is not None and "mask" not in used:
-                raise WorkflowError(f"workflow {self.workflow_path} has no {{{{mask}}}} placeholder, "
-                                    "so it cannot apply an edit mask")
             slots = reference_slots(self.workflow)
             if len(request.references) > slots:
                 notes.append(f"{len(request.references) - slots} reference image(s) ignored: "
                              f"the workflow takes {slots}")
             return self.workflow, str(self.workflow_path), values, notes
-        if request.base_image is not None:
-            name = "inpaint" if request.mask is not None else "img2img"
-            if request.references:
-                notes.append(f"{len(request.references)} reference image(s) ignored: the built-in edit graph "
-                             "takes only the base image")
-        elif request.mask is not None:
-            raise BadRequest("comfyui: a mask needs a base image to edit")
-        elif request.references and self.reference_mode == "img2img":
+        if request.references and self.reference_mode == "img2img":
             name = "img2img"
             values["denoise"] = self.reference_denoise
             notes.append(f"reference image 1 used as the img2img start (denoise {self.reference_denoise}); "
@@ -188,6 +219,32 @@ class ComfyUIBackend:
                 notes.append(f"{len(request.references)} reference image(s) ignored (reference_mode=ignore)")
         return builtin_workflow(name), f"builtin:{name}", values, notes
 
+    def _edit_graph(self, request: GenerationRequest, values: dict[str, Any],
+                    notes: list[str]) -> tuple[dict[str, Any], str, dict[str, Any], list[str]]:
+        """The graph for an edit: the edit_workflow, else (no user workflow at all) the built-in img2img or
+        inpaint graph; a user's generation workflow alone cannot edit."""
+        if self.edit_workflow is not None:
+            used = placeholders(self.edit_workflow)
+            if request.mask is not None and "mask" not in used:
+                notes.append(f"mask not applied: edit_workflow {self.edit_workflow_path} has no {{{{mask}}}} "
+                             "placeholder, so the whole image may change (the preservation critic checks it)")
+            elif request.mask is None and "mask" in used:
+                notes.append("no mask given: the edit_workflow's {{mask}} lets the whole image change")
+            slots = reference_slots(self.edit_workflow)
+            if len(request.references) > slots:
+                notes.append(f"{len(request.references) - slots} reference image(s) ignored: "
+                             f"the edit_workflow takes {slots}")
+            return self.edit_workflow, str(self.edit_workflow_path), values, notes
+        if self.workflow is not None:
+            raise BadRequest(f"comfyui: this request edits an image, but workflow {self.workflow_path} is for "
+                             "generation; set --backend-option edit_workflow=FILE (an API-format graph with "
+                             "{{base_image}} and {{mask}})")
+        name = "inpaint" if request.mask is not None else "img2img"
+        if request.references:
+            notes.append(f"{len(request.references)} reference image(s) ignored: the built-in edit graph "
+                         "takes only the base image")
+        return builtin_workflow(name), f"builtin:{name}", values, notes
+
     # -- running --
 
     async def generate(self, request: GenerationRequest, store: Any) -> GenerationResult:
@@ -196,11 +253,18 @@ class ComfyUIBackend:
         t0 = time.perf_counter()
         template, label, values, notes = self._plan_graph(request)
         size = (values["width"], values["height"])
-        refs = reference_slots(template) if self.workflow is not None else 0
-        from_reference = self.workflow is None and label == "builtin:img2img" and request.base_image is None
-        images = await asyncio.to_thread(self._prepare_images, request, store, size, refs, from_reference)
+        used = placeholders(template)
+        refs = reference_slots(template) if not label.startswith("builtin:") else 0
+        from_reference = label == "builtin:img2img" and request.base_image is None
+        images = await asyncio.to_thread(self._prepare_images, request, store, size, refs, from_reference,
+                                         "mask" in used)
+        uploaded: dict[str, tuple[str, str]] = {}
         for key, (data, filename) in images.items():
-            values[key] = await self._upload(data, filename)
+            if key == "mask":
+                uploaded[key] = await self._upload(data, filename, "/upload/mask", original=uploaded["base_image"])
+            else:
+                uploaded[key] = await self._upload(data, filename)
+            values[key] = self._graph_name(*uploaded[key])
         graph = substitute(template, values)
 
         client_id = uuid.uuid4().hex
@@ -226,13 +290,15 @@ class ComfyUIBackend:
         after = self.http.usage.snapshot()
         meta: dict[str, Any] = {
             "backend": self.name, "prompt_id": prompt_id, "workflow": label, "seed": request.seed,
-            "size": list(size), "checkpoint": values["checkpoint"] if "checkpoint" in placeholders(template) else None,
+            "size": list(size), "checkpoint": values["checkpoint"] if "checkpoint" in used else None,
             "steps": self.steps, "cfg": self.cfg, "sampler": self.sampler, "scheduler": self.scheduler,
             "output": {"node": node_id, "filename": info.get("filename"), "type": info.get("type", "output")},
             "completion": via, "previews": progress.previews, "seconds": round(time.perf_counter() - t0, 3),
             "usage": {k: after[k] - before[k] for k in ("requests", "retries", "failures")},
         }
-        if label != "builtin:txt2img" and "denoise" in placeholders(template):
+        if request.base_image is not None:
+            meta["masked"] = "mask" in used and request.mask is not None
+        if label != "builtin:txt2img" and "denoise" in used:
             meta["denoise"] = values["denoise"]
         if notes:
             meta["notes"] = notes

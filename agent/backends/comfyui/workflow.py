@@ -9,6 +9,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from agent.backends.errors import BadRequest
 
 OUTPUT_CLASSES = ("SaveImage", "PreviewImage")
@@ -21,6 +23,8 @@ PLACEHOLDER_TYPES: dict[str, type] = {
     "base_image": str, "mask": str,
 }
 REFERENCE = re.compile(r"reference_(\d+)")
+EDIT_ONLY = ("base_image", "mask", "instruction")
+"""Placeholders only an edit can fill: a generation workflow must not use them."""
 
 
 class WorkflowError(BadRequest):
@@ -64,6 +68,31 @@ def check_workflow(graph: dict[str, Any], label: str) -> None:
         if name not in PLACEHOLDER_TYPES and not REFERENCE.fullmatch(name):
             known = ", ".join(f"{{{{{k}}}}}" for k in [*PLACEHOLDER_TYPES, "reference_1"])
             raise WorkflowError(f"workflow {label}: unknown placeholder {{{{{name}}}}} at {where[0]}; known: {known}")
+
+
+def check_role(graph: dict[str, Any], label: str, *, edit: bool) -> None:
+    """Every placeholder of a workflow must be one its requests can fill: a generation workflow (`workflow`)
+    takes no {{base_image}}, {{mask}} or {{instruction}}; an edit workflow (`edit_workflow`) needs {{base_image}}."""
+    used = placeholders(graph)
+    if edit:
+        if "base_image" not in used:
+            raise WorkflowError(f"workflow {label} has no {{{{base_image}}}} placeholder, so it cannot edit an image "
+                                "(load it with LoadImage; {{mask}} is the uploaded mask, read with LoadImage's MASK "
+                                "output or LoadImageMask channel alpha)")
+        return
+    for name in EDIT_ONLY:
+        if name in used:
+            raise WorkflowError(f"workflow {label} uses {{{{{name}}}}} at {used[name][0]}, which only an edit can "
+                                "fill; generation workflows take {{prompt}}, {{seed}}, {{reference_N}}, ...: pass "
+                                "the edit graph as --backend-option edit_workflow=FILE")
+
+
+def comfy_mask(mask: Image.Image) -> Image.Image:
+    """pixloop's mask ("L", 255 = may change) as ComfyUI's mask editor saves one: RGBA, alpha 0 where the image
+    may change. /upload/mask puts this alpha on the uploaded base image; LoadImage's MASK output is 1 - alpha."""
+    rgba = Image.new("RGBA", mask.size, (0, 0, 0, 255))
+    rgba.putalpha(mask.convert("L").point(lambda v: 255 - v))
+    return rgba
 
 
 def placeholders(graph: dict[str, Any]) -> dict[str, list[str]]:
@@ -165,5 +194,6 @@ def pick_output(graph: dict[str, Any], outputs: dict[str, Any]) -> tuple[str, di
     return None
 
 
-__all__ = ["OUTPUT_CLASSES", "PLACEHOLDER", "PLACEHOLDER_TYPES", "REFERENCE", "WorkflowError", "builtin_workflow",
-           "check_workflow", "load_workflow", "pick_output", "placeholders", "reference_slots", "substitute"]
+__all__ = ["EDIT_ONLY", "OUTPUT_CLASSES", "PLACEHOLDER", "PLACEHOLDER_TYPES", "REFERENCE", "WorkflowError",
+           "builtin_workflow", "check_role", "check_workflow", "comfy_mask", "load_workflow", "pick_output",
+           "placeholders", "reference_slots", "substitute"]

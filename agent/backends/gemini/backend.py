@@ -21,6 +21,7 @@ from agent.backends.base import GenerationRequest, GenerationResult, HttpOptions
 from agent.backends.errors import VARIANTS, AuthError, BadRequest, MalformedResponse, ServerError
 from agent.backends.gemini.errors import classify
 from agent.backends.gemini.models import DEFAULT_MODEL, MODELS, capabilities_for, model_spec
+from agent.backends.gemini.regions import describe_mask
 from agent.backends.gemini.response import merge_stream, pixel_key, read_answer, usage_numbers
 from agent.models import ImageRef
 from agent.models.errors import BackendError
@@ -176,6 +177,24 @@ class GeminiBackend:
             record = self._turns.get(key)
         return [{**record, "image": request.base_image}] if record else []
 
+    @staticmethod
+    def _mask_in_words(request: GenerationRequest, store: Any, edit: bool) -> tuple[str | None, str]:
+        """Gemini has no mask parameter: a mask becomes a sentence naming the boxes that may change (appended to
+        the instruction), and a note saying so; the preservation critic verifies the rest was kept."""
+        if request.mask is None:
+            return None, ""
+        if not edit:
+            return "mask ignored: there is no image to edit", ""
+        try:
+            mask = store.open(request.mask)
+        except (OSError, ValueError, AttributeError) as e:
+            raise BackendError(f"gemini: cannot open the edit mask {request.mask.path}: {e}") from e
+        sentence, boxes = describe_mask(mask)
+        if not boxes:
+            return "mask ignored: it marks nothing as editable", ""
+        return (f"mask stated in words ({len(boxes)} box{'es' if len(boxes) > 1 else ''}): Gemini takes no mask; "
+                "the preservation critic checks what was kept"), sentence
+
     def build_body(self, request: GenerationRequest, store: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """The generateContent JSON body and a small summary of what it holds (for meta)."""
         refs = list(request.references)
@@ -203,6 +222,9 @@ class GeminiBackend:
             raise BadRequest(f"gemini {self.model} accepts at most {self.spec.max_references} {what}; got "
                              f"{len(new_images)}. Drop some" + (f", or use {roomier}" if roomier else ""))
         text = (request.instruction or request.prompt) if edit else request.prompt
+        mask_note, regions = self._mask_in_words(request, store, edit)
+        if regions:
+            text = f"{text}\n{regions}"
         contents.append(self._user_turn(text, new_images, store, image_first=edit))
         image_config, size_note = self.image_config(request)
         gen: dict[str, Any] = {"responseModalities": list(self.options.response_modalities),
@@ -226,8 +248,8 @@ class GeminiBackend:
             notes.append(f"{people} people exceed the {self.spec.max_people} kept at high fidelity")
         if self.spec.max_objects is not None and objects > self.spec.max_objects:
             notes.append(f"{objects} objects exceed the {self.spec.max_objects} kept at high fidelity")
-        if request.mask is not None:
-            notes.append("mask ignored: Gemini edits from the instruction only")
+        if mask_note:
+            notes.append(mask_note)
         summary = {"mode": ("multi_turn" if history else "single_turn") if edit else "generate",
                    "user_text": text, "user_images": [r.model_dump(mode="json") for r in new_images],
                    "turns": len(contents), "signatures_sent": signatures, "references": len(refs),

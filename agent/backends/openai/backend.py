@@ -203,6 +203,7 @@ class OpenAIBackend:
                 except (OSError, ValueError) as e:
                     raise BackendError(f"openai: cannot open mask {request.mask.path}: {e}") from e
                 files.append(("mask", ("mask.png", openai_mask(mask, (refs[0].width, refs[0].height)), "image/png")))
+                notes["masked"] = True
         size, rounding = self._size(request.plan.width, request.plan.height)
         prompt = request.instruction if request.base_image is not None and request.instruction else request.prompt
         fields = {**self._common_fields(size), "prompt": prompt[:MAX_PROMPT_CHARS]}

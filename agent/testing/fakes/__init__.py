@@ -1,7 +1,9 @@
 """Loopback fake servers that speak the real image and LLM APIs, with faults on demand.
 
-They render real images with the compose backend, so a pipeline (or pixloop itself) can be
-tested end to end offline. `pixloop fake-server KIND --fault 429=2*1 --fault slow=0.5` starts one.
+They render real images with the compose backend from what they receive (`editing`): an edit with a
+mask changes only the pixels the API's own mask convention marks, reference images are placed in the
+picture, so a pipeline (or pixloop itself) can be tested end to end offline, mask conversions included.
+`pixloop fake-server KIND --fault 429=2*1 --fault slow=0.5` starts one.
 Adding a protocol is one module with `create_app(faults, **options) -> Starlette` and one line in FAKES.
 
 The servers need the `fakes` extra (starlette, uvicorn, python-multipart); importing this package does

@@ -1,8 +1,10 @@
 """A fake AUTOMATIC1111 / Forge WebUI API: /sdapi/v1/txt2img and img2img with images and a JSON-string info.
 
 Renders the prompt with fake_render at width x height (truncated to multiples of 8, as the
-WebUI does); img2img with a mask composites the render into the init image inside the mask
-(white = repaint, or black with inpainting_mask_invert=1). Errors take the WebUI's shapes:
+WebUI does). img2img uses the init image it receives: without a mask the render is mixed in by
+denoising_strength; with a mask (read as the WebUI reads one: white = repaint, an RGBA mask's
+alpha, black with inpainting_mask_invert=1; softened by mask_blur) only the masked pixels change,
+re-rendered at the masked area when inpaint_full_res is set. Errors take the WebUI's shapes:
 404 "Sampler not found" / "Init image not found", 500 {"error", "detail", "body", "errors"}
 (also "Invalid encoded image"), FastAPI's 422 {"detail": [...]} and, with option
 auth="user:pass", 401 for missing or wrong Basic credentials.
@@ -15,6 +17,7 @@ wrong_size spoil the image.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
@@ -23,13 +26,14 @@ import random
 import time
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageFilter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent.testing.fakes.base import FaultPlan, RequestLog, apply_delay, fake_render
+from agent.testing.fakes.base import FaultPlan, RequestLog, apply_delay, encode, fake_render
+from agent.testing.fakes.editing import img2img, masked_edit
 from agent.testing.fakes.replies import request_fault_response, reset_connection
 
 SAMPLERS = ("Euler a", "Euler", "LMS", "Heun", "DPM2", "DPM++ 2M", "DPM++ SDE", "DPM++ 2M SDE", "DDIM", "UniPC", "LCM")
@@ -40,6 +44,7 @@ FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "width": (int,), "height": (int,), "batch_size": (int,), "n_iter": (int,), "sampler_name": (str,),
     "denoising_strength": (int, float), "init_images": (list,), "mask": (str,), "inpainting_fill": (int,),
     "inpaint_full_res": (bool, int), "mask_blur": (int,), "inpainting_mask_invert": (int,),
+    "inpaint_full_res_padding": (int,),
     "override_settings": (dict,), "resize_mode": (int,),
 }
 
@@ -69,10 +74,41 @@ def _validate(body: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _decode(data: str) -> Image.Image:
+def _open(data: str) -> Image.Image:
     if data.startswith("data:"):
         data = data.partition(",")[2]
-    return Image.open(io.BytesIO(base64.b64decode(data, validate=True))).convert("RGB")
+    img = Image.open(io.BytesIO(base64.b64decode(data, validate=True)))
+    img.load()
+    return img
+
+
+def _decode(data: str) -> Image.Image:
+    return _open(data).convert("RGB")
+
+
+def binary_mask(img: Image.Image) -> Image.Image:
+    """The WebUI's reading of a mask (create_binary_mask): an RGBA mask with transparency is its alpha
+    thresholded at 128 (opaque = repaint); anything else is its greyscale (white = repaint)."""
+    if img.mode == "RGBA" and min(img.getchannel("A").getdata()) < 255:
+        return img.getchannel("A").point(lambda v: 255 if v > 128 else 0)
+    return img.convert("L")
+
+
+def _img2img(body: dict[str, Any], init: Image.Image, mask: Image.Image | None, prompt: str, width: int,
+             height: int, seed: int) -> Image.Image:
+    """img2img as the WebUI does it: the init image resized to width x height; without a mask the render is
+    mixed in by denoising_strength; with one (white = repaint, or black with inpainting_mask_invert=1, blurred
+    by mask_blur) only the masked pixels change, rendered at the masked area when inpaint_full_res is set."""
+    base = init.resize((width, height), Image.Resampling.LANCZOS) if init.size != (width, height) else init
+    if mask is None:
+        return img2img(base, prompt, seed, float(body.get("denoising_strength", 0.75)))
+    mask = mask.resize((width, height), Image.Resampling.NEAREST) if mask.size != (width, height) else mask
+    if body.get("inpainting_mask_invert"):
+        mask = mask.point(lambda v: 255 - v)
+    blur = int(body.get("mask_blur", 4) or 0)
+    if blur > 0:
+        mask = mask.filter(ImageFilter.GaussianBlur(blur))
+    return masked_edit(base, mask, prompt, seed, fit="region" if body.get("inpaint_full_res") else "full")
 
 
 def create_app(faults: FaultPlan, *, auth: str | None = None, sd_model_name: str = "sd_xl_base_1.0") -> Starlette:
@@ -123,7 +159,7 @@ def create_app(faults: FaultPlan, *, auth: str | None = None, sd_model_name: str
                 return _error(404, "HTTPException", "Init image not found", "404: Init image not found")
             try:
                 init = _decode(body["init_images"][0])
-                mask = _decode(body["mask"]).convert("L") if body.get("mask") else None
+                mask = binary_mask(_open(body["mask"])) if body.get("mask") else None
             except (binascii.Error, ValueError, OSError):
                 return _error(500, "HTTPException", "Invalid encoded image", "500: Invalid encoded image")
         seed = body.get("seed", -1)
@@ -135,15 +171,10 @@ def create_app(faults: FaultPlan, *, auth: str | None = None, sd_model_name: str
         prompt = body.get("prompt") or ""
         images: list[str] = []
         if kind not in ("no_image", "safety"):
-            png = fake_render(prompt, width, height, seed % 2**32)
-            if init is not None and mask is not None and kind != "wrong_size":
-                if body.get("inpainting_mask_invert"):
-                    mask = mask.point(lambda v: 255 - v)
-                out = Image.composite(Image.open(io.BytesIO(png)).convert("RGB"), init.resize((width, height)),
-                                      mask.resize((width, height)))
-                buf = io.BytesIO()
-                out.save(buf, format="PNG")
-                png = buf.getvalue()
+            if init is None:
+                png = fake_render(prompt, width, height, seed % 2**32)
+            else:
+                png = encode(await asyncio.to_thread(_img2img, body, init, mask, prompt, width, height, seed % 2**32))
             if kind == "truncated":
                 png = png[: len(png) // 2]
             images.append(base64.b64encode(png).decode())

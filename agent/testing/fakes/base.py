@@ -13,8 +13,8 @@ from typing import Any
 
 from PIL import Image
 
+from agent.testing.fakes.editing import render_image
 from agent.testing.faults import Fault, FaultPlan
-from prompts import parse as parse_prompt
 
 
 @dataclass
@@ -46,59 +46,27 @@ class RequestLog:
 
 def fake_render(prompt: str, width: int, height: int, seed: int = 0, fmt: str = "PNG",
                 references: list[Image.Image] | None = None) -> bytes:
-    """A real image for a prompt: quoted strings are set as text, style words picked up, as a model might.
+    """A real image for a prompt, encoded: quoted strings are set as text, style words picked up and each
+    reference image placed in the canvas, as a model might (`editing.render_image`).
 
-    Identical requests are answered from a small cache, so a load test measures the client, not the renderer.
+    Identical requests without references are answered from a small cache, so a load test measures the
+    client, not the renderer.
     """
     if references:
-        return _render(prompt, width, height, seed, fmt)
+        return encode(render_image(prompt, width, height, seed, references), fmt)
     return _cached_render(prompt, width, height, seed, fmt)
 
 
 @functools.lru_cache(maxsize=32)
 def _cached_render(prompt: str, width: int, height: int, seed: int, fmt: str) -> bytes:
-    return _render(prompt, width, height, seed, fmt)
+    return encode(render_image(prompt, width, height, seed), fmt)
 
 
-def _render(prompt: str, width: int, height: int, seed: int, fmt: str) -> bytes:
-    from agent.backends.compose import render
-    from agent.loop.planning import extract_quoted, layout_regions, style_for_prompt
-    from agent.models import ASPECT_RATIOS, Plan, TextElement
-
-    asked = parse_prompt("correction", prompt)  # read through the template pixloop wrote it with
-    base, correction = (asked["prompt"], asked["feedback"]) if asked else (prompt, "")
-    texts = extract_quoted(base)[:4]
-    style, _ = style_for_prompt(base, seed)
-    if correction:
-        style = _follow_feedback(style, correction)
-    boxes, _ = layout_regions(len(texts), 0, width / max(1, height) >= 1.7)
-    roles = ["headline", "subheading", "body", "cta"]
-    elements = [TextElement(id=f"t{i}", content=t, role=roles[min(i, 3)], region=boxes[i]) for i, t in enumerate(texts)]
-    ratio = min(ASPECT_RATIOS, key=lambda r: abs(int(r.split(":")[0]) / int(r.split(":")[1]) - width / height))
-    plan = Plan(prompt=prompt, width=width, height=height, aspect_ratio=ratio, size="1K", text=elements, style=style)
-    img, _ = render(plan, seed, None)
+def encode(img: Image.Image, fmt: str = "PNG") -> bytes:
+    """An image as RGB file bytes (JPEG at quality 92)."""
     buf = io.BytesIO()
     img.convert("RGB").save(buf, format=fmt, **({"quality": 92} if fmt.upper() == "JPEG" else {}))
     return buf.getvalue()
-
-
-def _follow_feedback(style: Any, correction: str) -> Any:
-    """Apply the legibility feedback of a correction prompt, as a cooperative model would."""
-    from agent.loop.planning import contrasting_text
-
-    text = correction.lower()
-    update: dict[str, Any] = {}
-    if "bold" in text or "heavier" in text or "font" in text:
-        update["font"] = "lato-black"
-    if "contrast" in text:
-        update["text_color"] = contrasting_text(style.palette)
-    if "large" in text or "enlarge" in text:
-        update["text_scale"] = 0.9
-    if "plate" in text:
-        update["text_plate"] = True
-    if "outline" in text:
-        update["text_outline"] = True
-    return style.model_copy(update=update)
 
 
 class FakeServer:
@@ -159,4 +127,5 @@ async def apply_delay(faults: FaultPlan, fault: Fault | None) -> None:
         await asyncio.sleep(delay)
 
 
-__all__ = ["Fault", "FaultPlan", "FakeServer", "RequestLog", "Recorded", "apply_delay", "fake_render", "serve"]
+__all__ = ["Fault", "FaultPlan", "FakeServer", "RequestLog", "Recorded", "apply_delay", "encode", "fake_render",
+           "serve"]

@@ -1,13 +1,16 @@
 """A fake ComfyUI server: validates API-format graphs like ComfyUI, "executes" them with fake_render.
 
-Routes (each also under /api/): POST /prompt, POST /upload/image, GET /history[/{id}],
+Routes (each also under /api/): POST /prompt, POST /upload/image, POST /upload/mask, GET /history[/{id}],
 GET /view, GET /queue, POST /queue, POST /interrupt, GET /object_info[/{class}], GET /system_stats
 and the /ws?clientId= websocket (status, execution_start, executing, progress, a binary preview,
 executed, execution_success, executing{node: null}).
 
 The graph is validated and interpreted over a small node table (`comfyui_graph`): the positive
 CLIPTextEncode text reaching a KSampler is rendered at the EmptyLatentImage size (or the LoadImage
-size for img2img); with a noise mask the render is composited into the loaded image inside the mask only.
+size for img2img, mixed into the loaded image by denoise); with a noise mask only the masked pixels
+change (LoadImage's MASK is 1 - alpha, as in ComfyUI, so a mask sent through /upload/mask with the
+wrong polarity changes the wrong pixels); images behind a ReferenceLatent are placed in the render.
+/upload/mask puts the uploaded image's alpha on the `original_ref` file, as ComfyUI does.
 
 Options: checkpoints (installed ckpt names), history_polls (GET /history/{id} answers {} this
 many times before the entry, unless the websocket already announced the end), ws_close_early
@@ -215,27 +218,70 @@ def create_app(faults: FaultPlan, *, checkpoints: list[str] | tuple[str, ...] = 
         asyncio.get_running_loop().create_task(_run_job(state, job))
         return JSONResponse({"prompt_id": job.prompt_id, "number": job.number, "node_errors": {}})
 
-    async def upload(request: Request) -> Response:
+    def free_name(kind: str, sub: str, filename: str | None, overwrite: bool) -> str:
+        """The name an upload is stored under: its own, or "x (1).png" on a clash without overwrite."""
+        name = (filename or "image.png").replace("\\", "/").rsplit("/", 1)[-1]
+        stem, dot, ext = name.rpartition(".")
+        stem, ext = (stem, f".{ext}") if dot else (name, "")
+        i = 0
+        while (kind, sub, name) in state.files and (not overwrite or state.ignore_overwrite):
+            i += 1
+            name = f"{stem} ({i}){ext}"
+        return name
+
+    async def read_upload(request: Request) -> tuple[dict[str, str], Any, bytes | None]:
         form = await request.form()
         image = form.get("image")
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         if image is None or isinstance(image, str):
             log.add(request.method, request.url.path, dict(request.headers), fields)
-            return Response("no image in the upload", status_code=400)
+            return fields, None, None
         data = await image.read()
         log.add(request.method, request.url.path, dict(request.headers),
                 {**fields, "filename": image.filename, "bytes": len(data)})
+        return fields, image, data
+
+    async def upload(request: Request) -> Response:
+        fields, image, data = await read_upload(request)
+        if image is None or data is None:
+            return Response("no image in the upload", status_code=400)
         kind = fields.get("type") or "input"
         sub = (fields.get("subfolder") or "").strip("/")
-        overwrite = fields.get("overwrite", "").lower() in ("true", "1") and not state.ignore_overwrite
-        name = (image.filename or "image.png").replace("\\", "/").rsplit("/", 1)[-1]
-        stem, dot, ext = name.rpartition(".")
-        stem, ext = (stem, f".{ext}") if dot else (name, "")
-        i = 0
-        while (kind, sub, name) in state.files and not overwrite:
-            i += 1
-            name = f"{stem} ({i}){ext}"
+        name = free_name(kind, sub, image.filename, fields.get("overwrite", "").lower() in ("true", "1"))
         state.files[(kind, sub, name)] = data
+        return JSONResponse({"name": name, "subfolder": sub, "type": kind})
+
+    async def upload_mask(request: Request) -> Response:
+        """As ComfyUI's /upload/mask: the uploaded image's alpha put on the `original_ref` file's pixels, stored
+        under the uploaded name (an original that does not exist stores nothing, as the real server does)."""
+        fields, image, data = await read_upload(request)
+        if image is None or data is None:
+            return Response("no image in the upload", status_code=400)
+        try:
+            original = json.loads(fields["original_ref"])
+            filename = str(original["filename"])
+        except (KeyError, TypeError, ValueError):
+            return Response("500 Internal Server Error\n\nServer got itself in trouble", status_code=500,
+                            media_type="text/plain")
+        osub = str(original.get("subfolder") or "").strip("/")
+        if not filename or filename.startswith("/") or ".." in filename:
+            return Response(status_code=400)
+        if ".." in osub:
+            return Response(status_code=403)
+        kind = fields.get("type") or "input"
+        sub = (fields.get("subfolder") or "").strip("/")
+        name = free_name(kind, sub, image.filename, fields.get("overwrite", "").lower() in ("true", "1"))
+        source = state.files.get((str(original.get("type") or "output"), osub, filename))
+        if source is not None:
+            try:
+                pixels = Image.open(io.BytesIO(source)).convert("RGBA")
+                pixels.putalpha(Image.open(io.BytesIO(data)).convert("RGBA").getchannel("A"))
+            except (OSError, ValueError):  # an unreadable file, or a mask of another size: PIL raises, 500
+                return Response("500 Internal Server Error\n\nServer got itself in trouble", status_code=500,
+                                media_type="text/plain")
+            buf = io.BytesIO()
+            pixels.save(buf, format="PNG")
+            state.files[(kind, sub, name)] = buf.getvalue()
         return JSONResponse({"name": name, "subfolder": sub, "type": kind})
 
     async def history(request: Request) -> Response:
@@ -341,6 +387,7 @@ def create_app(faults: FaultPlan, *, checkpoints: list[str] | tuple[str, ...] = 
         routes += [
             Route(f"{prefix}/prompt", prompt, methods=["POST"]),
             Route(f"{prefix}/upload/image", upload, methods=["POST"]),
+            Route(f"{prefix}/upload/mask", upload_mask, methods=["POST"]),
             Route(f"{prefix}/history", history, methods=["GET"]),
             Route(f"{prefix}/history/{{prompt_id}}", history, methods=["GET"]),
             Route(f"{prefix}/view", view, methods=["GET"]),

@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeGuard
 from PIL import Image
 
 from agent.testing.fakes.base import fake_render
+from agent.testing.fakes.editing import img2img, masked_edit
 
 DEFAULT_CHECKPOINTS = ("sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors")
 SAMPLERS = ("euler", "euler_ancestral", "heun", "dpm_2", "lms", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde",
@@ -31,6 +32,7 @@ NODES: dict[str, tuple[dict[str, Any], tuple[str, ...]]] = {
     "VAEEncodeForInpaint": ({"pixels": "IMAGE", "vae": "VAE", "mask": "MASK", "grow_mask_by": ("INT", 0, 64)},
                             ("LATENT",)),
     "SetLatentNoiseMask": ({"samples": "LATENT", "mask": "MASK"}, ("LATENT",)),
+    "ReferenceLatent": ({"conditioning": "CONDITIONING", "latent": "LATENT"}, ("CONDITIONING",)),
     "LoadImage": ({"image": "UPLOAD"}, ("IMAGE", "MASK")),
     "LoadImageMask": ({"image": "UPLOAD", "channel": ("alpha", "red", "green", "blue")}, ("MASK",)),
     "SaveImage": ({"images": "IMAGE", "filename_prefix": "STRING"}, ()),
@@ -198,7 +200,11 @@ def evaluate_graph(graph: dict[str, Any], files: dict[tuple[str, str, str], byte
         if kind == "EmptyLatentImage":
             return {"w": int(inputs["width"]), "h": int(inputs["height"]), "batch": int(inputs.get("batch_size", 1))}
         if kind == "CLIPTextEncode":
-            return str(arg(inputs, "text"))
+            return {"text": str(arg(inputs, "text")), "references": []}
+        if kind == "ReferenceLatent":  # the image behind a reference latent conditions the render (edit models)
+            cond, latent = arg(inputs, "conditioning"), arg(inputs, "latent")
+            ref = latent.get("image")
+            return {**cond, "references": cond["references"] + ([ref] if ref is not None else [])}
         if kind == "LoadImage":
             img = load(arg(inputs, "image"))
             if index == 0:
@@ -219,24 +225,36 @@ def evaluate_graph(graph: dict[str, Any], files: dict[tuple[str, str, str], byte
         if kind == "SetLatentNoiseMask":
             return {**arg(inputs, "samples"), "mask": arg(inputs, "mask")}
         if kind == "KSampler":
-            return {**arg(inputs, "latent_image"), "text": arg(inputs, "positive"), "seed": int(arg(inputs, "seed"))}
+            positive = arg(inputs, "positive")
+            return {**arg(inputs, "latent_image"), "text": positive["text"], "references": positive["references"],
+                    "seed": int(arg(inputs, "seed")), "denoise": float(arg(inputs, "denoise"))}
         if kind == "VAEDecode":
             return decode(arg(inputs, "samples"))
         raise ValueError(f"{kind} has no outputs to evaluate")
 
     def decode(latent: dict[str, Any]) -> list[Image.Image]:
+        """A sampled latent's images: a noise mask re-renders only the masked pixels of the encoded image, an
+        encoded image without one is mixed with the render by denoise, an empty latent is a fresh render."""
         if "text" not in latent:
             return [latent.get("image") or Image.new("RGB", (latent["w"], latent["h"]), "gray")]
         w, h = latent["w"], latent["h"]
         if fault == "wrong_size":
             w, h = max(8, w // 2), max(8, h // 2)
+        refs = latent.get("references") or None
         images = []
         for i in range(max(1, min(4, latent.get("batch", 1)))):
-            img = Image.open(io.BytesIO(fake_render(latent["text"], w, h, (latent["seed"] + i) % 2**32))).convert("RGB")
-            if latent.get("image") is not None and latent.get("mask") is not None and fault != "wrong_size":
-                base = latent["image"].convert("RGB").resize((w, h))
-                img = Image.composite(img, base, latent["mask"].convert("L").resize((w, h)))
-            images.append(img)
+            seed = (latent["seed"] + i) % 2**32
+            base = latent.get("image")
+            if base is None:
+                images.append(Image.open(io.BytesIO(fake_render(latent["text"], w, h, seed, references=refs)))
+                              .convert("RGB"))
+                continue
+            base = base.convert("RGB").resize((w, h))
+            if latent.get("mask") is not None:
+                mask = latent["mask"].convert("L").resize((w, h), Image.Resampling.NEAREST)
+                images.append(masked_edit(base, mask, latent["text"], seed, refs, fit="full"))
+            else:
+                images.append(img2img(base, latent["text"], seed, latent.get("denoise", 1.0), refs))
         return images
 
     outputs: dict[str, Any] = {}

@@ -1,8 +1,12 @@
 """A loopback fake of the Gemini API's native image generation (generateContent and its SSE stream).
 
 It checks what the real server checks (key, model lifecycle, aspect ratio and imageSize per model,
-inline image data, image count, thinking config, optionally thought signatures), renders the
-prompt's quoted text with `fake_render` at the documented pixel size, and answers like Gemini 3:
+inline image data, image count, thinking config, optionally thought signatures) and renders at the
+documented pixel size from what it receives (`editing`): a user turn that leads with an image (or a
+multi-turn request whose model turn holds one) edits that image, keeping it and setting the
+instruction's text on it, or, when the instruction states boxes (`gemini.regions`, how pixloop says a
+mask in words), changing only the pixels inside them; any other images are references, placed in the
+picture. It answers like Gemini 3:
 a thought text, a small thought image, a text part and the final image carrying a thoughtSignature.
 Faults from the FaultPlan replace or spoil answers in Google's own error shapes.
 Spec: shared/docs/backend-protocols.md sections 1 and 7.
@@ -27,8 +31,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from agent.backends.gemini.regions import read_regions, regions_mask
 from agent.runtime.images import sniff_mime
-from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, fake_render
+from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, encode, fake_render
+from agent.testing.fakes.editing import masked_edit, restyle
 
 STANDARD = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 FLASH = STANDARD + ("1:4", "4:1", "1:8", "8:1")
@@ -154,6 +160,8 @@ def _validate(body: Any, model: str, spec: dict[str, Any], state: _State) -> dic
     images: list[bytes] = []
     user_texts: list[list[str]] = []
     last_user_images: list[bytes] = []
+    last_model_image: bytes | None = None
+    leads_with_image = False
     for i, turn in enumerate(contents):
         if not isinstance(turn, dict) or not isinstance(turn.get("parts"), list) or not turn["parts"]:
             raise _Invalid(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
@@ -189,10 +197,13 @@ def _validate(body: Any, model: str, spec: dict[str, Any], state: _State) -> dic
                     raise _Invalid(f"Function call / text part is missing a thought_signature in {where}.")
             elif "fileData" not in part:
                 raise _Invalid(f"* GenerateContentRequest.{where}: part has no data")
+        if role == "model" and turn_images:
+            last_model_image = turn_images[-1]
         if role == "user":
             images += turn_images
             user_texts.append(texts)
             last_user_images = turn_images
+            leads_with_image = "inlineData" in turn["parts"][0]
     if len(images) > MAX_IMAGES:
         raise _Invalid(f"Too many images in the request: {len(images)}; the maximum is {MAX_IMAGES}.")
     gen = body.get("generationConfig") or {}
@@ -223,10 +234,40 @@ def _validate(body: Any, model: str, spec: dict[str, Any], state: _State) -> dic
         ratio = min(spec["ratios"], key=lambda r: abs(int(r.split(":")[0]) / int(r.split(":")[1]) - w / h))
     last = " ".join(user_texts[-1]) if user_texts else ""
     everything = " ".join(t for ts in user_texts for t in ts)
-    prompt = last if ('"' in last or "“" in last) or not last_user_images else everything
+    # what the model is asked: an edit of the image the last user turn leads with (or, in a multi-turn edit,
+    # of the model's last image), with a stated region when there is one; else a generation with references
+    base: bytes | None = None
+    if leads_with_image and last_user_images:
+        base, references = last_user_images[0], last_user_images[1:]
+    elif last_model_image is not None:
+        base, references = last_model_image, list(last_user_images)
+    else:
+        references = list(images)
+    regions: list[Any] = []
+    if base is not None:
+        regions, prompt = read_regions(last)
+    else:
+        prompt = last if ('"' in last or "“" in last) or not last_user_images else everything
     return {"ratio": ratio, "size": size, "prompt": prompt, "images": len(images),
             "seed": int(gen.get("seed") or 0), "want_image": "IMAGE" in modalities,
+            "base": base, "references": references, "regions": regions,
             "prompt_tokens": max(1, len(everything.split()) * 4 // 3) + 258 * len(images)}
+
+
+def _picture(info: dict[str, Any], w: int, h: int, fmt: str) -> bytes:
+    """The final image's bytes for what was asked (see `_validate`): a masked edit inside the stated boxes, an
+    edit that keeps the picture, or a generation with the references placed in it."""
+    refs = [Image.open(io.BytesIO(r)).convert("RGB") for r in info["references"]]
+    if info["base"] is None:
+        return fake_render(info["prompt"], w, h, info["seed"], fmt, references=refs)
+    base = Image.open(io.BytesIO(info["base"])).convert("RGB")
+    if base.size != (w, h):
+        base = base.resize((w, h), Image.Resampling.LANCZOS)
+    if info["regions"]:
+        img = masked_edit(base, regions_mask(info["regions"], (w, h)), info["prompt"], info["seed"], refs)
+    else:
+        img = restyle(base, info["prompt"], info["seed"], refs)
+    return encode(img, fmt)
 
 
 def _render(model: str, info: dict[str, Any], state: _State, fault: Fault | None) -> dict[str, Any]:
@@ -236,7 +277,7 @@ def _render(model: str, info: dict[str, Any], state: _State, fault: Fault | None
     if fault and fault.kind == "wrong_size":
         w, h = max(8, w // 2), max(8, h // 2)
     fmt = "JPEG" if state.mislabel_jpeg else state.image_format
-    final = fake_render(info["prompt"], w, h, info["seed"], fmt)
+    final = _picture(info, w, h, fmt)
     declared = "image/png" if state.mislabel_jpeg else \
         {"JPEG": "image/jpeg", "WEBP": "image/webp"}.get(fmt, "image/png")
     tokens = spec["tokens"].get(info["size"], 1120)

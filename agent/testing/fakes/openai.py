@@ -1,8 +1,10 @@
 """Loopback fake of the OpenAI Images API: /v1/images/generations (JSON) and /v1/images/edits (multipart).
 
 It validates what the real API validates (known model, a size the model takes, n, enums, the
-mask's PNG alpha and size), renders real images with `fake_render` (edits: the prompt's text
-rendered at the image's size and pasted through the mask's transparent area), answers with the
+mask's PNG alpha and size), renders real images from what it receives (`editing`): a generation
+renders the prompt; an edit with a mask keeps the first image exactly outside the mask's fully
+transparent area and re-renders that area from the prompt, placing the other images there; an
+edit without a mask renders the prompt with every input image placed in it. It answers with the
 real body and headers (usage, x-request-id, x-ratelimit-*), streams SSE partial/completed events
 on stream=true, and plays the FaultPlan. Routes are also served without the /v1 prefix.
 """
@@ -28,6 +30,7 @@ from starlette.routing import Route
 
 from agent.runtime.images import sniff_mime
 from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, fake_render
+from agent.testing.fakes.editing import masked_edit, render_image
 
 MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21",
           "chatgpt-image-latest")
@@ -225,16 +228,26 @@ def _plain_encoded(prompt: str, width: int, height: int, seed: int, fmt: str, co
     return _encode(img, fmt, compression)
 
 
-def _render(params: _Params, width: int, height: int, seed: int, base: Image.Image | None,
+def editable_area(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """OpenAI's mask convention as an "L" mask (255 = may change): fully transparent (alpha 0) pixels are the
+    area to edit; every other pixel is kept."""
+    alpha = mask.convert("RGBA").getchannel("A")
+    if alpha.size != size:
+        alpha = alpha.resize(size, Image.Resampling.NEAREST)
+    return alpha.point(lambda v: 255 if v == 0 else 0)
+
+
+def _render(params: _Params, width: int, height: int, seed: int, images: list[Image.Image],
             mask: Image.Image | None) -> Image.Image:
-    """The prompt rendered at width x height; with a mask, pasted over the base image where alpha is 0."""
-    img = Image.open(io.BytesIO(fake_render(params.prompt, width, height, seed=seed))).convert("RGB")
-    if base is not None and mask is not None:
-        under = base.convert("RGB").resize((width, height))
-        alpha = mask.convert("RGBA").getchannel("A").resize((width, height), Image.Resampling.NEAREST)
-        editable = alpha.point(lambda v: 255 if v == 0 else 0)
-        img = Image.composite(img, under, editable)
-    return img
+    """What the model makes of the request. With a mask: the first image kept exactly outside the mask's
+    transparent area, that area re-rendered from the prompt (the other images placed there). Without one:
+    a new image of the prompt with every input image placed in it (gpt-image regenerates unmasked edits)."""
+    if mask is not None and images:
+        base = images[0].convert("RGB")
+        if base.size != (width, height):
+            base = base.resize((width, height), Image.Resampling.LANCZOS)
+        return masked_edit(base, editable_area(mask, (width, height)), params.prompt, seed, images[1:])
+    return render_image(params.prompt, width, height, seed, images)
 
 
 def create_app(faults: FaultPlan, *, api_key: str | None = None, faults_after: int = 0,
@@ -341,13 +354,13 @@ def create_app(faults: FaultPlan, *, api_key: str | None = None, faults_after: i
         width, height = _output_size(params, first)
         render_w, render_h = (width // 2, height // 2) if kind == "wrong_size" else (width, height)
         rendered: list[Image.Image] = []
-        if first is None and mask is None and not params.stream:
+        if first is None and not params.stream:
             blobs = await asyncio.gather(*(
                 asyncio.to_thread(_plain_encoded, params.prompt, render_w, render_h, i, params.output_format,
                                   params.output_compression) for i in range(params.n)))
         else:
             rendered = await asyncio.gather(*(
-                asyncio.to_thread(_render, params, render_w, render_h, i, first, mask) for i in range(params.n)))
+                asyncio.to_thread(_render, params, render_w, render_h, i, images, mask) for i in range(params.n)))
             blobs = await asyncio.gather(*(
                 asyncio.to_thread(_encode, img, params.output_format, params.output_compression) for img in rendered))
         if kind == "truncated":
