@@ -362,7 +362,7 @@ def test_compose_backend_satisfies_the_protocol_and_declares_its_capabilities():
     assert isinstance(backend, ImageBackend)
     assert backend.name == "compose"
     caps = backend.capabilities
-    assert caps.deterministic and caps.edit and not caps.mask
+    assert caps.deterministic and caps.edit and caps.mask  # masked edits re-render only inside the mask
     assert set(caps.aspect_ratios) == set(ASPECT_RATIOS) and caps.sizes == ["1K", "2K", "4K"]
     assert caps.native_long_side == 4096 and caps.cost_per_image == 1.0
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PIL import Image
+from pydantic import Field
 
 from agent.backends.base import BackendOptions, Capabilities, GenerationRequest, GenerationResult, parse_options
 from agent.backends.compose.background import render_background
 from agent.backends.compose.canvas import cover_fit
+from agent.backends.compose.edit import apply_edit, blend_inside
 from agent.backends.compose.fonts import missing_glyphs
 from agent.backends.compose.subjects import place_subjects
 from agent.backends.compose.text import draw_text
-from agent.models import ASPECT_RATIOS, Plan
+from agent.models import ASPECT_RATIOS, ImageRef, Plan
 from agent.models.errors import BackendError
 
 
@@ -67,16 +69,68 @@ def render(plan: Plan, seed: int, store: Any | None = None, *,
     return canvas, meta
 
 
+MaskFn = Callable[[Image.Image | None], Image.Image | None]
+
+
+def edit_base(plan: Plan, base: Image.Image, base_sha: str | None, mask: Image.Image | None, seed: int, store: Any,
+              *, edit_mask: MaskFn | None = None, subject_match: float = 0.0) -> tuple[Image.Image, dict[str, Any]]:
+    """A masked or planned edit of `base` (a request's base image), plus render meta.
+
+    With ``plan.edit``: when `base` is the plan's source (or the plan names none), `apply_edit` edits it inside
+    `mask`; when `base` is an earlier candidate (a masked correction of an edit), the source is edited again with
+    the plan's mask and pasted into the candidate inside `mask` (everywhere without one). Without ``plan.edit``
+    (a masked correction of a generated image): the plan is rendered again at `base`'s size and pasted inside
+    `mask`. `edit_mask` (for test doubles) replaces the mask `apply_edit` is given; `subject_match` is its option
+    of grading a kept subject toward a new background."""
+    if plan.edit is None:
+        if mask is None:
+            return render(plan, seed, store, background=base)
+        content, meta = render(plan.model_copy(update={"width": base.width, "height": base.height}), seed, store)
+        meta["masked"] = True
+        return blend_inside(base, content, mask), meta
+    source, source_mask = base, mask
+    from_candidate = plan.source is not None and base_sha is not None and base_sha != plan.source.sha256
+    if from_candidate:
+        assert plan.source is not None
+        source = _open(store, plan.source, "the plan's source")
+        source_mask = _open(store, plan.mask, "the plan's mask") if plan.mask is not None else None
+    if edit_mask is not None:
+        source_mask = edit_mask(source_mask)
+    image, meta = apply_edit(source, source_mask, plan, seed, store, subject_match=subject_match)
+    if from_candidate:
+        meta["edit"]["re_edited_source"] = True
+        if mask is not None:
+            image = blend_inside(base, image, mask)
+    return image, meta
+
+
+def _open(store: Any, ref: ImageRef, what: str) -> Image.Image:
+    if store is None:
+        raise BackendError(f"{what} given but no artifact store to open it")
+    try:
+        return store.open(ref)
+    except (OSError, ValueError) as e:
+        raise BackendError(f"cannot open {what} {ref.path}: {e}") from e
+
+
 class ComposeOptions(BackendOptions):
-    """The compose backend takes no `--backend-option`s: everything it renders comes from the plan."""
+    """The compose backend's `--backend-option`s; everything it renders comes from the plan."""
+
+    subject_match: float = Field(0.0, ge=0, le=1, description=(
+        "a background edit grades the kept subject toward the new background's colour and light (at most 5 % "
+        "per channel); 0 keeps the subject's pixels byte-identical"))
 
 
 class ComposeBackend:
-    """The default backend: renders plans locally with Pillow/OpenCV; no network, no model, deterministic."""
+    """The default backend: renders plans locally with Pillow/OpenCV; no network, no model, deterministic.
+
+    A request with a base image is an edit: with ``plan.edit`` the source is edited for real (`apply_edit`:
+    background, clothing, region, insert, restyle), with a mask the plan is re-rendered inside it, and with
+    neither the plan's text is set on the base image."""
 
     name = "compose"
     capabilities = Capabilities(
-        edit=True, mask=False, max_references=8, aspect_ratios=list(ASPECT_RATIOS),
+        edit=True, mask=True, max_references=8, aspect_ratios=list(ASPECT_RATIOS),
         sizes=["1K", "2K", "4K"], native_long_side=4096, deterministic=True, cost_per_image=1.0,
     )
 
@@ -86,22 +140,18 @@ class ComposeBackend:
 
     @classmethod
     def from_config(cls, config: Any) -> ComposeBackend:
-        """Build from a PixloopConfig; compose has no options (any given is an error), base_url and model are unused."""
+        """Build from a PixloopConfig (its options; an unknown one is an error); base_url and model are unused."""
         return cls(getattr(config, "options", None))
 
     def _generate_sync(self, request: GenerationRequest, store: Any) -> tuple[Image.Image, dict[str, Any]]:
-        """Open the base image if any and render (runs in a worker thread)."""
-        background = None
-        if request.base_image is not None:
-            if store is None:
-                raise BackendError("base_image given but no artifact store to open it")
-            try:
-                background = store.open(request.base_image)
-            except (OSError, ValueError) as e:
-                raise BackendError(f"cannot open base image {request.base_image.path}: {e}") from e
-        image, meta = render(request.plan, request.seed, store, background=background)
-        if request.base_image is not None:
-            meta["base_image"] = request.base_image.sha256
+        """Open the base image and mask if any, and render or edit (runs in a worker thread)."""
+        if request.base_image is None:
+            return render(request.plan, request.seed, store)
+        base = _open(store, request.base_image, "base image")
+        mask = _open(store, request.mask, "mask") if request.mask is not None else None
+        image, meta = edit_base(request.plan, base, request.base_image.sha256, mask, request.seed, store,
+                                subject_match=self.options.subject_match)
+        meta["base_image"] = request.base_image.sha256
         return image, meta
 
     async def generate(self, request: GenerationRequest, store: Any) -> GenerationResult:
@@ -115,4 +165,4 @@ class ComposeBackend:
         return GenerationResult(image=image, cost=self.capabilities.cost_per_image, meta=meta)
 
 
-__all__ = ["ComposeBackend", "ComposeOptions", "render"]
+__all__ = ["ComposeBackend", "ComposeOptions", "edit_base", "render"]

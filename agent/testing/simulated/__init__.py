@@ -23,13 +23,30 @@ otherwise it recurs at its base rate. A masked edit regenerates the masked regio
 and succeeds with probability `edit_response`; `edit_artifacts` of edits degrade the whole image
 slightly, as repeated edits with real models do.
 
+Planned edits (a plan with an `EditSpec`: "put her on a beach", "make his jacket red") run compose's real
+edit (`apply_edit`) and then, at their rates, what real edit models do wrong: `edit_spill` (the edit reaches
+past its mask into what had to stay), `identity_drift` of a kept person (their face, in place), and
+`edit_shift` (the whole image shifted by a few pixels, slightly zoomed, or rescaled along one axis). For a
+planned edit a correction also addresses the failures of the critics it names (`Correction.addresses`:
+preservation -> spill and shift, spec -> shift, face -> drift; `CRITIC_FAILURES`).
+
 Layout: `options` (failure kinds, profiles, SimulatedOptions), `feedback` (seeded streams, which failures a
-correction addresses), `failures` (the text and image failures themselves), `backend` (SimulatedBackend).
+correction addresses), `failures` (the text and image failures themselves), `edits` (the edit failures),
+`backend` (SimulatedBackend).
 """
 
 from __future__ import annotations
 
 from agent.testing.simulated.backend import SimulatedBackend
+from agent.testing.simulated.edits import (
+    RESCALE,
+    SHIFT_KINDS,
+    SHIFT_PX,
+    SPILL_SHARE,
+    ZOOM,
+    shift_image,
+    spill_mask,
+)
 from agent.testing.simulated.failures import (
     BLUR_SIGMA,
     DRIFT_BLUR,
@@ -54,6 +71,7 @@ from agent.testing.simulated.failures import (
     wrong_size,
 )
 from agent.testing.simulated.feedback import (
+    CRITIC_FAILURES,
     FEEDBACK_CUES,
     addressed_failures,
     attempt_number,
@@ -61,12 +79,22 @@ from agent.testing.simulated.feedback import (
     request_key,
     stream,
 )
-from agent.testing.simulated.options import FAILURES, PROFILES, SimulatedOptions, parse_options
+from agent.testing.simulated.options import (
+    EDIT_FAILURES,
+    EDIT_STREAM,
+    FAILURES,
+    PROFILES,
+    SimulatedOptions,
+    parse_options,
+    stream_of,
+)
 
 __all__ = [
-    "BLUR_SIGMA", "DRIFT_BLUR", "EDIT_ARTIFACT_BLUR", "EDIT_ARTIFACT_NOISE", "EXTRA_FACE_SCALE", "EXTRA_TEXT_SIZES",
-    "FAILURES", "FEEDBACK_CUES", "GIBBERISH", "JPEG_QUALITY", "NOISE_SIGMA", "PROFILES", "SUBSTITUTES",
+    "BLUR_SIGMA", "CRITIC_FAILURES", "DRIFT_BLUR", "EDIT_ARTIFACT_BLUR", "EDIT_ARTIFACT_NOISE", "EDIT_FAILURES",
+    "EDIT_STREAM", "EXTRA_FACE_SCALE", "EXTRA_TEXT_SIZES", "FAILURES", "FEEDBACK_CUES", "GIBBERISH", "JPEG_QUALITY",
+    "NOISE_SIGMA", "PROFILES", "RESCALE", "SHIFT_KINDS", "SHIFT_PX", "SPILL_SHARE", "SUBSTITUTES", "ZOOM",
     "SimulatedBackend", "SimulatedOptions", "add_noise", "addressed_failures", "attempt_number", "blur", "box_edges",
     "drift_identity", "feedback_text", "free_spot", "jpeg", "misspell", "native_size", "parse_options",
-    "paste_extra_face", "request_key", "stream", "typo_candidates", "wrong_size",
+    "paste_extra_face", "request_key", "shift_image", "spill_mask", "stream", "stream_of", "typo_candidates",
+    "wrong_size",
 ]

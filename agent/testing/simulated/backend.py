@@ -1,5 +1,6 @@
 """`SimulatedBackend`: compose renders plus the seeded failures of `failures`, decided per request and
-answered partially by corrections (`feedback`), with masked edits that can fail or degrade the image."""
+answered partially by corrections (`feedback`), with masked edits that can fail or degrade the image, and
+planned edits (compose's real `apply_edit`) that spill, drift or shift as real edit models do (`edits`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import numpy as np
 from PIL import Image
 
 from agent.backends.base import Capabilities, GenerationRequest, GenerationResult
-from agent.backends.compose import detect_face, render
+from agent.backends.compose import detect_face, edit_base, render
 from agent.backends.sd import open_ref
 from agent.models import ASPECT_RATIOS, LONG_SIDE, SIZE_TIERS, Box, Plan, TextElement
 from agent.models.errors import BackendError
+from agent.testing.simulated.edits import face_box, shift_image, spill_mask
 from agent.testing.simulated.failures import (
     EDIT_ARTIFACT_BLUR,
     EDIT_ARTIFACT_NOISE,
@@ -33,8 +35,14 @@ from agent.testing.simulated.failures import (
     typo_candidates,
     wrong_size,
 )
-from agent.testing.simulated.feedback import addressed_failures, attempt_number, feedback_text, stream
-from agent.testing.simulated.options import FAILURES, SimulatedOptions, parse_options
+from agent.testing.simulated.feedback import (
+    addressed_failures,
+    attempt_number,
+    failure_stream,
+    feedback_text,
+    stream,
+)
+from agent.testing.simulated.options import EDIT_STREAM, SimulatedOptions, parse_options
 
 
 class _SwappedStore:
@@ -85,7 +93,7 @@ class SimulatedBackend:
     def _fires(self, kind: str, request: GenerationRequest, addressed: list[str], outcome: _Outcome,
                applicable: bool) -> tuple[bool, np.random.Generator]:
         """Whether a failure fires: its base draw, unless a correction that addresses it takes effect."""
-        rng = stream(request, FAILURES.index(kind))
+        rng = failure_stream(request, kind)
         base, fix = rng.random(2)
         if not applicable or base >= self.rates[kind]:
             return False, rng
@@ -212,7 +220,7 @@ class SimulatedBackend:
             mask = mask.resize(base.size, Image.Resampling.BILINEAR)
         alpha = np.asarray(mask, np.float32) / 255.0
         plan = request.plan.model_copy(update={"width": base.width, "height": base.height})
-        rng = stream(request, len(FAILURES))
+        rng = stream(request, EDIT_STREAM)
         applied = bool(rng.random() < self.options.edit_response)
         edit: dict[str, Any] = {"applied": applied}
         text, swaps = list(plan.text), {}
@@ -243,6 +251,52 @@ class SimulatedBackend:
         outcome.details["edit"] = edit
         return image
 
+    def _planned_edit(self, request: GenerationRequest, store: Any, outcome: _Outcome) -> Image.Image:
+        """A planned edit (the plan has an EditSpec): compose's real edit of the source, then the failures real edit
+        models show: a spill past the mask, a kept person's identity drift, a shift, zoom or rescale."""
+        plan = request.plan
+        assert plan.edit is not None and request.base_image is not None
+        base = open_ref(store, request.base_image, "base image").convert("RGB")
+        mask = open_ref(store, request.mask, "mask") if request.mask is not None else None
+        critics = request.correction.addresses if request.correction is not None else []
+        addressed = addressed_failures(feedback_text(request), critics)
+        rng = stream(request, EDIT_STREAM)
+        applied = bool(rng.random() < self.options.edit_response)
+        edit: dict[str, Any] = {"applied": applied, "kind": plan.edit.kind}
+        outcome.details["edit"] = edit
+        if not applied:  # the model returned the image it was given
+            image = base
+        else:
+            can_spill = (mask is not None or plan.mask is not None) and plan.edit.mask_share < 0.999
+            fires, spill_rng = self._fires("edit_spill", request, addressed, outcome, can_spill)
+
+            def spill(m: Image.Image | None) -> Image.Image | None:
+                spilled, info = spill_mask(m, spill_rng)
+                if info:
+                    outcome.injected.append("edit_spill")
+                    outcome.details["edit_spill"] = info
+                return spilled
+
+            image, meta = edit_base(plan, base, request.base_image.sha256, mask, request.seed, store,
+                                    edit_mask=spill if fires else None)
+            edit["compose"] = {k: v for k, v in meta.get("edit", {}).items() if k in ("kind", "changed_share", "look")}
+        persons = [s for s in plan.subjects if s.kind == "person"]
+        fires, drift_rng = self._fires("identity_drift", request, addressed, outcome, bool(persons))
+        if fires:
+            subject = persons[int(drift_rng.integers(len(persons)))]
+            image = drift_identity(image, face_box(subject.region, image.size), drift_rng)
+            outcome.injected.append("identity_drift")
+            outcome.details["identity_drift"] = {"subject": subject.id}
+        fires, shift_rng = self._fires("edit_shift", request, addressed, outcome, True)
+        if fires:
+            image, how = shift_image(image, shift_rng)
+            outcome.injected.append("edit_shift")
+            outcome.details["edit_shift"] = how
+        if rng.random() < self.options.edit_artifacts:
+            image = add_noise(blur(image, EDIT_ARTIFACT_BLUR), EDIT_ARTIFACT_NOISE, rng)
+            edit["artifacts"] = True
+        return image
+
     # ------------------------------------------------------------------ protocol
 
     def simulate(self, request: GenerationRequest, store: Any) -> tuple[Image.Image, dict[str, Any]]:
@@ -251,11 +305,15 @@ class SimulatedBackend:
         if request.base_image is not None:
             if store is None:
                 raise BackendError("base_image given but no artifact store to open it")
-            image = self._edit(request, store, outcome)
+            if request.plan.edit is not None:
+                image = self._planned_edit(request, store, outcome)
+            else:
+                image = self._edit(request, store, outcome)
         else:
             image = self._generate(request, store, None, outcome)
+        critics = request.correction.addresses if request.correction is not None and request.plan.edit else []
         sim: dict[str, Any] = {"injected": outcome.injected, "fixed": outcome.fixed,
-                               "addressed": addressed_failures(feedback_text(request)),
+                               "addressed": addressed_failures(feedback_text(request), critics),
                                "attempt": attempt_number(request), "profile": self.options.profile,
                                "native_long_side": self.options.native_long_side,
                                "delivered": [image.width, image.height]}

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 
 import numpy as np
 
 from agent.backends.base import GenerationRequest
-from agent.testing.simulated.options import FAILURES
+from agent.testing.simulated.options import FAILURES, stream_of
 
 FEEDBACK_CUES: dict[str, re.Pattern[str]] = {k: re.compile(p, re.IGNORECASE) for k, p in {
     "misspell": r"should read|misspel|spell|typo|exact text",
@@ -22,8 +23,17 @@ FEEDBACK_CUES: dict[str, re.Pattern[str]] = {k: re.compile(p, re.IGNORECASE) for
     "noise": r"nois|grain",
     "jpeg": r"jpe?g|png|blocking|compression",
     "wrong_size": r"aspect|ratio|upscale|resolution|regenerate at|delivered \d+x\d+",
+    "edit_spill": r"outside (?:the|its) mask|\bspill|only the masked",
+    "edit_shift": r"\bshift(?:ed)?\b|\brescal|\brealign|\bzoom",
 }.items()}
 """Words in a correction that address each failure (the critics' feedback lines use them)."""
+CRITIC_FAILURES: dict[str, tuple[str, ...]] = {
+    "preservation": ("edit_spill", "edit_shift"),
+    "spec": ("edit_shift",),
+    "face": ("identity_drift",),
+}
+"""The failures of a planned edit that a correction addressing each critic (`Correction.addresses`) addresses,
+whatever its words: the edit gates (preservation, face, spec) measure exactly these."""
 
 
 def request_key(request: GenerationRequest) -> list[int]:
@@ -38,6 +48,11 @@ def request_key(request: GenerationRequest) -> list[int]:
 def stream(request: GenerationRequest, purpose: int) -> np.random.Generator:
     """The reproducible random stream of one purpose (a failure kind's index, or an edit draw) for a request."""
     return np.random.default_rng([request.seed & 0xFFFFFFFF, *request_key(request), purpose])
+
+
+def failure_stream(request: GenerationRequest, kind: str) -> np.random.Generator:
+    """The stream of one failure kind (`stream_of`: its own, whatever other kinds exist)."""
+    return stream(request, stream_of(kind))
 
 
 def attempt_number(request: GenerationRequest) -> int:
@@ -55,6 +70,8 @@ def feedback_text(request: GenerationRequest) -> str:
     return "\n".join(parts)
 
 
-def addressed_failures(text: str) -> list[str]:
-    """Failure kinds whose cues appear in a correction."""
-    return [k for k in FAILURES if FEEDBACK_CUES[k].search(text)] if text.strip() else []
+def addressed_failures(text: str, critics: Iterable[str] = ()) -> list[str]:
+    """Failure kinds whose cues appear in a correction, plus (for a planned edit) those of the critics it addresses
+    (`CRITIC_FAILURES`)."""
+    named = {k for c in critics for k in CRITIC_FAILURES.get(c, ())}
+    return [k for k in FAILURES if k in named or (text.strip() and FEEDBACK_CUES[k].search(text))]
