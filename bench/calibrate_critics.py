@@ -268,6 +268,19 @@ def calibrate_artifacts_real(quick: bool) -> None:
     photos_report(quick=quick)
 
 
+def calibrate_reference(quick: bool) -> None:
+    """The reference critic on real photos (bench/reference.py): object crops of Kodak/LIVE photos and product
+    renders pasted into other photos at 4 scales, 2 rotations, +-25% lighting and 30% covered must pass; the
+    photos without them, with another object, or with a re-coloured product or a plain decoy, must fail. Printed
+    as a row of the table above."""
+    from reference import CLEAN, scores
+
+    if not CLEAN.exists() or not any(CLEAN.iterdir()):
+        row("reference", [], [])
+        return
+    row("reference", *scores(quick))
+
+
 def row(name: str, pos: list[float], neg: list[float]) -> None:
     if not pos or not neg:
         print(f"{name:<13} (no data: critic or data set unavailable)")
@@ -302,6 +315,7 @@ def main() -> None:
     print(f"{'':<13} {'':>4} {'':>4} {'':>7} {'':>9} {'alarms':>8} {'':>7} {'thresh.':>8} {'thresh.':>8}")
     for name in ("ocr", "face", "artifacts", "spec", "preservation"):
         row(name, *results[name])
+    calibrate_reference(args.quick)
     if by_kind:
         t = critic_info("artifacts").threshold
         print("artifacts by degradation (flagged / total): " + ", ".join(

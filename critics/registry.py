@@ -22,6 +22,7 @@ CRITICS: Registry[Critic] = Registry(
         "artifacts": "critics.artifacts:ArtifactsCritic",
         "spec": "critics.spec:SpecCritic",
         "preservation": "critics.preservation:PreservationCritic",
+        "reference": "critics.reference:ReferenceCritic",
         "vlm": "critics.vlm:VlmJudge",
     })
 """Adding a built-in critic is one module and one line here; a plugin adds an entry point instead."""

@@ -23,7 +23,8 @@ from agent.runtime.paths import prepare_out_dir
 from agent.runtime.store import ArtifactStore
 from critics import CheckContext, applies, check_names, checks_for, get_critic
 
-NEED_FLAGS = {"text": "--text", "person": "a --reference photo of a person", "reference": "a --reference image",
+NEED_FLAGS = {"text": "--text", "person": "a --reference photo of a person",
+              "reference": "a --reference image of an object (one with a face goes to the face critic)",
               "original": "--original", "mask": "--mask"}
 """How `pixloop check` is given each input a critic can need (`CriticInfo.needs`)."""
 
@@ -70,6 +71,15 @@ def _check_texts(texts: Iterable[str]) -> list[str]:
     return out
 
 
+def _subject_id(kind: str, index: int, path: str | Path, taken: set[str]) -> str:
+    """A person is `person<N>`; an object is named by its file ("bottle.png"), so the reference critic's feedback
+    says which file it did not find ("reference 2 (bottle.png) not found ...")."""
+    if kind == "person":
+        return f"person{index + 1}"
+    name = Path(path).name or f"product{index + 1}"
+    return name if name not in taken else f"{name} ({index + 1})"
+
+
 def build_check_plan(image_size: tuple[int, int], store: ArtifactStore, *, texts: Iterable[str] = (),
                      references: Iterable[str | Path] = (), original: str | Path | None = None,
                      mask: str | Path | None = None, size: tuple[int, int] | None = None,
@@ -90,11 +100,14 @@ def build_check_plan(image_size: tuple[int, int], store: ArtifactStore, *, texts
     whole = Box(x=0, y=0, w=1, h=1)
     elements = [TextElement(id=f"text{i + 1}", content=t, role="headline" if i == 0 else "body", region=whole)
                 for i, t in enumerate(_check_texts(texts))]
-    subjects = []
+    subjects: list[Subject] = []
     for i, path in enumerate(references):
         ref = store.put_file(path)
+        # one detector decides, as in a run: a face the face critic can match makes a person; anything else is an
+        # object the reference critic searches for
         kind = "person" if looks_like_person(store, ref) else "product"
-        subjects.append(Subject(id=f"{kind}{i + 1}", kind=kind, reference=ref, region=whole))
+        subjects.append(Subject(id=_subject_id(kind, i, path, {s.id for s in subjects}), kind=kind, reference=ref,
+                                region=whole))
     source = store.put_file(original) if original else None
     mask_ref = store.put_file(mask) if mask else None
     if mask_ref is not None and source is None:

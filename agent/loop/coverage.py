@@ -1,25 +1,26 @@
 """What was verified: each requirement of the plan, judged by the verdicts of the delivered candidate.
 
 A requirement its critic checked is `passed` or `failed` (a text element by its own reading, a person by
-their own identity match); one whose critic is unavailable, did not run, or does not exist is `unverified`,
-with the reason. `passed` for a run means every verified requirement holds; `strict` turns any unverified
-requirement into a run below threshold.
+their own identity match, a reference object by its own search); one whose critic is unavailable, did not
+run, or does not exist is `unverified`, with the reason. `passed` for a run means every verified requirement
+holds; `strict` turns any unverified requirement into a run below threshold.
 """
 
 from __future__ import annotations
 
 from agent.loop.correction.diagnosis import evidence_of
 from agent.models import Requirement, Verdict
-from agent.models.evidence import FaceEvidence, TextEvidence
+from agent.models.evidence import FaceEvidence, ReferenceEvidence, TextEvidence
 
 NO_CRITIC = {
     "content": "no critic checks scene content; configure the VLM judge (PIXLOOP_VLM_BASE_URL, PIXLOOP_VLM_MODEL)",
     "style": "no critic checks style; configure the VLM judge (PIXLOOP_VLM_BASE_URL, PIXLOOP_VLM_MODEL)",
     "count": "no critic counts objects; configure the VLM judge (PIXLOOP_VLM_BASE_URL, PIXLOOP_VLM_MODEL)",
-    "object": "no critic finds reference objects in the image",
+    "object": "the reference critic is not enabled",
     "identity": "the face critic is not enabled",
     "text": "the OCR critic is not enabled",
     "canvas": "the spec critic is not enabled",
+    "preservation": "the preservation critic is not enabled",
 }
 
 
@@ -50,6 +51,12 @@ def _one(req: Requirement, by_critic: dict[str, Verdict]) -> Requirement:
         if match is not None:
             held = match.same
             detail = "" if held else "not the same person as the reference"
+    if isinstance(evidence, ReferenceEvidence) and req.ref is not None:
+        found = next((r for r in evidence.references if r.subject == req.ref), None)
+        if found is not None:
+            held = found.found and found.similarity >= verdict.threshold
+            detail = "" if held else ((found.detail or "not found in the image") if not found.found else
+                                      f"only a weak match (similarity {found.similarity:.2f} < {verdict.threshold:.2f})")
     return req.model_copy(update={"status": "passed" if held else "failed", "detail": detail})
 
 

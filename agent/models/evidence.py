@@ -77,6 +77,32 @@ class FaceEvidence(Evidence):
     extra_faces: list[PixelBox] = Field(default_factory=list)
 
 
+class ReferenceMatch(Evidence):
+    """One reference object searched for in the image: found or not, where, and how alike."""
+
+    subject: str | None = None
+    reference: int | None = Field(None, description="the reference's number (1-based, the order given)")
+    name: str | None = Field(None, description="what the feedback calls it (a file name or the subject id)")
+    found: bool = False
+    box: PixelBox | None = None
+    similarity: float = 0.0
+    inliers: int = 0
+    colour: float | None = Field(None, description="colour similarity of the located region (None: not located)")
+    method: str | None = Field(None, description="'features' (local features + RANSAC) or 'template' (low-texture "
+                                                 "search by colour and silhouette)")
+    detail: str = Field("", description="one line: where it was found, or why it was not")
+
+
+class ReferenceEvidence(Evidence):
+    """What the reference critic found: each product reference, found or not."""
+
+    references: list[ReferenceMatch] = Field(default_factory=list)
+
+    def missing(self, threshold: float) -> list[ReferenceMatch]:
+        """References not found, or found with a similarity below the threshold."""
+        return [r for r in self.references if not r.found or r.similarity < threshold]
+
+
 class RatioReading(Evidence):
     rel_error: float | None = None
 
@@ -119,6 +145,26 @@ class ArtifactsEvidence(Evidence):
         return list(self.regions) if share < max_share else None
 
 
+class PreservationEvidence(Evidence):
+    """What the preservation critic measured: with a mask, whether the outside was kept and the inside changed
+    (each scored, 0.5 at its limit); without one, whether the layout was kept."""
+
+    mode: str | None = None
+    scores: dict[str, float] = Field(default_factory=dict, description="'outside', 'inside' (mask) or 'layout'")
+    resized: bool | None = None
+    aspect_changed: bool | None = None
+    worst_region: PixelBox | None = None
+    diff_map: str | None = None
+
+    def outside_changed(self, limit: float = 0.5) -> bool:
+        """Something outside the mask changed (a spill, a shift, a rescale): the source can restore it."""
+        return self.scores.get("outside", 1.0) < limit or bool(self.resized)
+
+    def inside_unchanged(self, limit: float = 0.5) -> bool:
+        """The edit did not happen where the mask allows it."""
+        return self.scores.get("inside", 1.0) < limit
+
+
 E = TypeVar("E", bound=Evidence)
 
 
@@ -127,5 +173,6 @@ def read_evidence(verdict: Verdict, model: type[E]) -> E:
     return model.model_validate(verdict.evidence)
 
 
-__all__ = ["ArtifactsEvidence", "Evidence", "FaceEvidence", "IdentityMatch", "ReadLine", "RatioReading", "SpecEvidence",
-           "TextEvidence", "TextReading", "read_evidence"]
+__all__ = ["ArtifactsEvidence", "Evidence", "FaceEvidence", "IdentityMatch", "PreservationEvidence", "ReadLine",
+           "RatioReading", "ReferenceEvidence", "ReferenceMatch", "SpecEvidence", "TextEvidence", "TextReading",
+           "read_evidence"]

@@ -96,6 +96,8 @@ class Subject(Model):
     kind: Literal["person", "product"] = "product"
     reference: ImageRef
     region: Box
+    name: str | None = Field(None, description="how reports name the reference: its file name, or "
+                                                 "'person 1 of the source' for an edit's own people")
 
 
 class Style(Model):

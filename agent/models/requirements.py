@@ -13,7 +13,7 @@ from pydantic import Field
 
 from agent.models.base import Model
 
-RequirementKind = Literal["text", "identity", "object", "canvas", "content", "style", "count"]
+RequirementKind = Literal["text", "identity", "object", "canvas", "preservation", "content", "style", "count"]
 RequirementStatus = Literal["passed", "failed", "unverified"]
 
 
@@ -21,7 +21,8 @@ class Requirement(Model):
     """One thing the brief asks for, which critic (if any) verifies it, and whether it holds.
 
     Kinds: required `text`; a reference person's `identity`; a reference `object` (product); the `canvas`
-    (size and aspect); the prompt's `content` (objects, scene), `style` and `count` words."""
+    (size and aspect); for an edit, `preservation` (only the masked area changes); the prompt's `content`
+    (objects, scene), `style` and `count` words."""
 
     text: str
     kind: RequirementKind

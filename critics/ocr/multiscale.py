@@ -14,8 +14,9 @@ Passes (each names the scale of the working image in the detector's input; ``cri
 A later pass only *replaces* earlier lines, and only where that makes some required element read better
 without making any worse: its lines that the improved elements use go in, the earlier lines they overlap go
 out. A new line that merely re-spaces or shortens what the lines it overlaps read is never taken (a required
-'ay' is not rescued by a pass that reads the image's 'way' as 'w ay'). So extra passes can rescue a detection miss but never add stray text, and misspelt text, which no
-pass reads as the expected text, is still failed (it costs the extra passes, ~0.2 s at 1024 px).
+'ay' is not rescued by a pass that reads the image's 'way' as 'w ay'). So extra passes can rescue a detection
+miss but never add stray text, and misspelt text, which no pass reads as the expected text, is still failed
+(it costs the extra passes, ~0.2 s at 1024 px).
 """
 
 from __future__ import annotations

@@ -9,12 +9,15 @@ from typing import Any
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, fail, fail_with, threshold_arg
 from agent.interfaces.image_check import check_image, parse_size
 from agent.models import ASPECT_RATIOS
-from agent.models.errors import InputError, PixloopError
+from agent.models.errors import InputError, PixloopError, UnknownCriticError
+from agent.models.evidence import ReferenceEvidence
+from critics import critic_info
 
 CHECK_EPILOG = """\
 examples:
   pixloop check poster.png --text "GRAND OPENING" --size 2048x1152
   pixloop check portrait.png --reference me.jpg --critics face,artifacts --json
+  pixloop check ad.png --reference bottle.png   (a reference without a face is an object to find)
   pixloop check edited.png --original photo.png --mask mask.png
 exit codes: 0 every critic passed, 3 some failed, 2 bad input
 """
@@ -45,6 +48,18 @@ def add_check_parser(sub: Any) -> None:
     check.add_argument("--json", action="store_true", help="print one JSON object with a 'critics' list")
 
 
+def _reference_lines(row: dict[str, Any]) -> list[str]:
+    """One line per reference object under the reference critic's row: found where, or why not."""
+    try:
+        if critic_info(row["name"]).evidence is not ReferenceEvidence:
+            return []
+    except UnknownCriticError:
+        return []
+    refs = ReferenceEvidence.model_validate(row.get("evidence") or {}).references
+    # a single missing reference is already the feedback; otherwise say where each one is, or why not
+    return [f"reference {r.reference} ({r.name}): {r.detail}" for r in refs if r.detail and (r.found or len(refs) > 1)]
+
+
 def check_command(args: argparse.Namespace) -> int:
     try:
         size = parse_size(args.size) if args.size else None
@@ -71,6 +86,8 @@ def check_command(args: argparse.Namespace) -> int:
                 continue
             mark = "pass" if row["passed"] else "FAIL"
             print(f"{row['name']:<13} {row['score']:>6.3f} {row['threshold']:>6.2f}  {mark:<6} {row['feedback']}")
+            for line in _reference_lines(row):
+                print(f"{'':<36}{line}")
         print("all critics passed" if result.passed else "some critics failed")
         if result.unverified:
             print(f"not verified: {', '.join(result.unverified)} could not run")

@@ -31,7 +31,7 @@ from agent.llm.json_output import complete_json
 from agent.loop.planning.design import layout_regions
 from agent.loop.planning.people import looks_like_person
 from agent.loop.planning.reading import extract_quoted
-from agent.loop.planning.rules import RulePlanner
+from agent.loop.planning.rules import RulePlanner, reference_names
 from agent.models import (
     ASPECT_RATIOS,
     SIZE_TIERS,
@@ -212,13 +212,16 @@ def design_to_plan(design: PlanDesign, brief: Brief, references: list[ImageRef],
     _, fallback_boxes = layout_regions(len(texts), len(references), width / height >= 1.7)
     by_ref = {s.reference: s for s in design.subjects}
     subjects = []
+    names = reference_names(brief.references)
     for i, ref in enumerate(references):
         s = by_ref.get(i + 1)
-        kind = "person" if (s and s.kind == "person") or looks_like_person(store, ref) else "product"
+        # one detector decides, whatever the model says: a reference without a face is never an identity check
+        kind = "person" if looks_like_person(store, ref) else "product"
         region = _box(s.region) if s else fallback_boxes[i]
         if s is None:
             notes.append(f"reference {i + 1} placed by the default layout (the model did not place it)")
-        subjects.append(Subject(id=f"{kind}{i + 1}", kind=kind, reference=ref, region=region))
+        subjects.append(Subject(id=f"{kind}{i + 1}", kind=kind, reference=ref, region=region,
+                                name=names[i] if i < len(names) else None))
     palette = list(design.style.palette)
     while len(palette) < 3:
         palette.append(palette[-1])

@@ -1,9 +1,10 @@
 """The brief as a list of requirements, each with the critic that verifies it (or none).
 
-Required text is verified by OCR, a reference person's identity by the face critic, the canvas by the spec
-critic. The prompt's own words are split into content phrases (objects and scene: "red bicycle", "marble
-counter"), style phrases ("elegant minimal poster") and counts ("three cats"); only the VLM judge can check
-those, so without one they are `unverified`, and the report says so instead of letting `passed` claim them.
+Required text is verified by OCR, a reference person's identity by the face critic, each reference object
+(a product) by the reference critic, each on its own line, the canvas by the spec critic. The prompt's own
+words are split into content phrases (objects and scene: "red bicycle", "marble counter"), style phrases
+("elegant minimal poster") and counts ("three cats"); only the VLM judge can check those, so without one they
+are `unverified`, and the report says so instead of letting `passed` claim them.
 
 The split is deliberately simple and offline: quoted text and the words that carry it ("a sign that says")
 are removed, the rest is cut at commas, conjunctions, prepositions and participles, and each piece loses its
@@ -96,13 +97,20 @@ def requirements_for(brief: Brief, plan: Plan) -> list[Requirement]:
     reqs = [Requirement(text=e.content, kind="text", verified_by=by("ocr"), ref=e.id) for e in plan.text]
     for s in plan.subjects:
         if s.kind == "person":
-            reqs.append(Requirement(text=f"the person in {s.id}'s reference photo", kind="identity",
-                                    verified_by=by("face"), ref=s.id))
+            text = (f"{s.name} keeps their identity" if s.name and plan.edit is not None
+                    else f"the person in {s.name or s.id + chr(39) + 's reference photo'}")
+            reqs.append(Requirement(text=text, kind="identity", verified_by=by("face"), ref=s.id))
         else:
-            reqs.append(Requirement(text=f"the object in {s.id}'s reference photo", kind="object",
-                                    verified_by=by("reference"), ref=s.id))
-    reqs.append(Requirement(text=f"{plan.aspect_ratio} {plan.size} ({plan.width}x{plan.height})", kind="canvas",
-                            verified_by=by("spec")))
+            reqs.append(Requirement(text=f"the object in {s.name or s.id + chr(39) + 's reference photo'}",
+                                    kind="object", verified_by=by("reference"), ref=s.id))
+    if plan.edit is not None:
+        reqs.append(Requirement(text=f"only the masked area changes ({plan.edit.mask_share:.0%} of the source)",
+                                kind="preservation", verified_by=by("preservation")))
+        reqs.append(Requirement(text=f"the source's size and aspect ({plan.width}x{plan.height})", kind="canvas",
+                                verified_by=by("spec")))
+    else:
+        reqs.append(Requirement(text=f"{plan.aspect_ratio} {plan.size} ({plan.width}x{plan.height})",
+                                kind="canvas", verified_by=by("spec")))
     judge = by("vlm")
     reqs += [Requirement(text=phrase, kind=kind, verified_by=judge)
              for kind, phrase in prompt_phrases(brief.prompt)]

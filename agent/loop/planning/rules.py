@@ -7,6 +7,7 @@ placed by a layout that leaves room for the text.
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from agent.loop.planning.design import layout_regions, style_for_prompt
@@ -16,6 +17,15 @@ from agent.models import Brief, ImageRef, Plan, Subject, TextElement, canvas_siz
 from critics import checks_for
 
 ROLES = ["headline", "subheading", "body", "cta"]
+
+
+def reference_names(sources: list[str]) -> list[str | None]:
+    """How reports name each reference: its file name (unique), or None for one sent as data."""
+    names: list[str | None] = []
+    for i, source in enumerate(sources):
+        name = None if source.startswith("data:") else PurePath(source).name or None
+        names.append(f"{name} ({i + 1})" if name is not None and name in names else name)
+    return names
 
 
 
@@ -42,8 +52,10 @@ class RulePlanner:
                         role=ROLES[min(i, 3)] if i < 3 else "body", region=text_boxes[i])
             for i, t in enumerate(texts)
         ]
+        names = reference_names(brief.references)
         subjects = [
-            Subject(id=f"{k}{i + 1}", kind=k, reference=r, region=subject_boxes[i])
+            Subject(id=f"{k}{i + 1}", kind=k, reference=r, region=subject_boxes[i],
+                    name=names[i] if i < len(names) else None)
             for i, (k, r) in enumerate(zip(kinds, references))
         ]
         notes = [f"canvas {aspect} {size} ({width}x{height})"] + notes
