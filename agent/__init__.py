@@ -16,11 +16,12 @@ __version__ = "0.1.0"
 _EXPORTS = {
     # library API
     "RunResult": "agent.interfaces.api", "agenerate": "agent.interfaces.api", "aresume": "agent.interfaces.api",
-    "generate": "agent.interfaces.api", "make_brief": "agent.interfaces.api", "resume": "agent.interfaces.api",
+    "generate": "agent.interfaces.api", "edit": "agent.interfaces.api", "aedit": "agent.interfaces.api",
+    "make_brief": "agent.interfaces.api", "resume": "agent.interfaces.api",
     "check_image": "agent.interfaces.image_check", "CheckResult": "agent.interfaces.image_check",
     # models
     "PixloopConfig": "agent.models", "Brief": "agent.models", "Budget": "agent.models", "Plan": "agent.models",
-    "Candidate": "agent.models", "Verdict": "agent.models", "Action": "agent.models",
+    "Candidate": "agent.models", "Verdict": "agent.models", "Action": "agent.models", "EditSpec": "agent.models",
     # the error tree
     "PixloopError": "agent.models.errors", "InputError": "agent.models.errors", "BriefError": "agent.models.errors",
     "ImageInputError": "agent.models.errors", "ConfigError": "agent.models.errors",

@@ -51,6 +51,9 @@ RATIO_TOLERANCE = 0.02
 Gemini 3 1K 16:9 is 1376x768 (0.8 % off), 21:9 1584x672 (1.0 %), 2:3 848x1264 (0.6 %); SDXL's
 1344x768 for 16:9 is 1.6 % off; a multiple-of-8/16 short side at 1K is < 1 % off. A genuinely
 different ratio (16:9 vs 3:2 = 15.6 %, 4:5 vs 3:4 = 6.7 %) is far outside."""
+EDIT_RATIO_TOLERANCE = 0.005
+"""An edit must keep the source's own aspect ratio (not the nearest named one): more than 0.5 % off is an edit
+model that rescaled one axis (a 1024x768 source delivered as 1024x760 is 0.8 % off)."""
 SIZE_TOLERANCE = 0.02
 """The long side may fall this much short of the request (1024 -> 1008 for a multiple-of-16 backend)."""
 BLANK_STD = 2.0
@@ -244,7 +247,9 @@ class SpecCritic(CriticBase):
         rw, rh = plan.width, plan.height
         tier = plan.size
         req_long = max(rw, rh)
-        expected = ratio_value(plan.aspect_ratio)
+        edit = plan.edit is not None  # an edit keeps the source's exact size and ratio
+        expected = rw / rh if edit else ratio_value(plan.aspect_ratio)
+        tolerance = EDIT_RATIO_TOLERANCE if edit else RATIO_TOLERANCE
         evidence: dict[str, Any] = {
             "width": w, "height": h, "requested": [rw, rh], "size": tier,
             "aspect_ratio": {"expected": round(expected, 4), "expected_name": plan.aspect_ratio,
@@ -257,7 +262,7 @@ class SpecCritic(CriticBase):
             evidence["blank"] = True
             return 0.0, evidence, f"image is empty ({w}x{h}): regenerate it at {rw}x{rh}"
 
-        family = documented_family(w, h, plan.aspect_ratio, tier)
+        family = None if edit else documented_family(w, h, plan.aspect_ratio, tier)
         evidence["documented_size"] = family
         if family and (w, h) != (rw, rh):
             evidence["notes"].append(f"{w}x{h} is the documented {family} size for {plan.aspect_ratio} at {tier}")
@@ -267,8 +272,10 @@ class SpecCritic(CriticBase):
         rel = abs(actual / expected - 1)
         name = nearest_ratio_name(actual)
         evidence["aspect_ratio"].update(actual=round(actual, 4), actual_name=name, rel_error=round(rel, 4))
-        if rel > RATIO_TOLERANCE and not family:
+        if rel > tolerance and not family:
             problems.append((min(FAIL_CEILING, 1 - min(1.0, rel * 5)),
+                             f"the edit changed the aspect ratio: delivered {w}x{h} ({actual:.3f}) but the source is "
+                             f"{rw}x{rh} ({expected:.3f}, {rel:.1%} off): realign to the source" if edit else
                              f"delivered {w}x{h} is {name} ({actual:.3f}) but {plan.aspect_ratio} ({expected:.3f}) "
                              f"was requested ({rel:.1%} off): regenerate at {plan.aspect_ratio} ({rw}x{rh})"))
 

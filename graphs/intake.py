@@ -30,6 +30,9 @@ class Intake:
     brief: Brief
     run_dir: str
     references: list[str]
+    source: str | None = None
+    """An edit's source image (a path or data URL), confined like the references."""
+    mask: str | None = None
 
 
 def thread_of(config: RunnableConfig | None) -> str | None:
@@ -63,10 +66,13 @@ def take_in(state: dict[str, Any], config: RunnableConfig | None, settings: Pixl
     if confinement is not None:
         run_dir = str(confinement.run_dir(state.get("run_dir"), thread_of(config)))
         references = [confinement.reference(r, i) for i, r in enumerate(brief.references)]
+        source = confinement.reference(brief.source, "source") if brief.source is not None else None
+        mask = confinement.reference(brief.mask, "mask") if brief.mask is not None else None
     else:
         run_dir = str(state.get("run_dir") or default_run_dir(config, settings.out_root))
         references = list(brief.references)
-    return Intake(brief=brief, run_dir=run_dir, references=references)
+        source, mask = brief.source, brief.mask
+    return Intake(brief=brief, run_dir=run_dir, references=references, source=source, mask=mask)
 
 
 __all__ = ["Intake", "default_run_dir", "safe_run_dir", "take_in", "thread_of"]

@@ -25,6 +25,7 @@ from agent.loop.correction import CorrectionContext, apply_action, correct
 from agent.loop.coverage import assess, unverified
 from agent.loop.generation import produce
 from agent.loop.planning import generation_prompt, get_planner
+from agent.loop.planning.edit import plan_edit
 from agent.loop.planning.requirements import requirements_for
 from agent.loop.report import build_report
 from agent.loop.state import CriticTask, LoopState
@@ -88,6 +89,10 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
     try:
         references = [store.put_reference(source, f"references[{i}]") for i, source in enumerate(intake.references)]
         the_plan = get_planner(settings.planner, settings).plan(brief, references, store)
+        if intake.source is not None:
+            source = store.put_reference(intake.source, "source")
+            mask = store.put_reference(intake.mask, "mask") if intake.mask is not None else None
+            the_plan = plan_edit(brief, the_plan, source, mask, store)
     except PlanningError as e:
         message = str(e) if e.planner else f"{settings.planner} planner failed: {e}"
         return _refused(store, {"brief": brief, "references": references, "run_dir": run_dir}, "planning_error",
@@ -383,6 +388,10 @@ def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any
         status, reason = "below_threshold", "unverified"  # strict: passed may not leave anything unchecked
     if best is not None:
         store.copy_to(best.image, f"final{Path(best.image.path).suffix}")
+    if plan_ is not None and plan_.mask is not None and plan_.edit is not None:
+        store.copy_to(plan_.mask, "mask.png")  # the edit's mask, derived or given, next to the result
+        if plan_.edit.preview is not None:
+            store.copy_to(plan_.edit.preview, "mask-preview.png")
     update = {"status": status, "final": best, "stop_reason": reason, "requirements": requirements}
     store.put_json("report.json", build_report({**state, **update}, settings))
     store.log_event("finalize", status=status, stop_reason=reason, final=best.id if best else None)

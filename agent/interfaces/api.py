@@ -24,7 +24,7 @@ from agent.models import Brief, PixloopConfig, Requirement, Status, StopReason, 
 from agent.models.errors import BriefError, ImageInputError, UnknownBackendError, UnknownCriticError
 from agent.models.validation import format_validation_error
 from agent.runtime.checkpoint import run_checkpointer
-from agent.runtime.images import check_references
+from agent.runtime.images import check_references, validate_image_file
 from agent.runtime.lock import RunLock
 from agent.runtime.paths import check_thread_id
 from agent.runtime.secrets import mask_url
@@ -82,20 +82,33 @@ class RunResult(BaseModel):
 def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_text: Iterable[str] = (),
                aspect: str | None = None, size: str | None = None, thresholds: dict[str, float] | None = None,
                critics: Iterable[str] = (), seed: int = 0, max_iterations: int | None = None,
-               max_seconds: float | None = None, max_cost: float | None = None, patience: int | None = None) -> Brief:
-    """Build and validate a Brief (reference files included); raises BriefError naming the bad field."""
+               max_seconds: float | None = None, max_cost: float | None = None, patience: int | None = None,
+               source: str | Path | None = None, mask: str | Path | None = None,
+               region: Iterable[int] | None = None, keep: str | None = None) -> Brief:
+    """Build and validate a Brief (reference, source and mask files included); raises BriefError naming the bad
+    field. With a `source` the brief is an edit and the prompt its instruction."""
     budget = {k: v for k, v in {"max_iterations": max_iterations, "max_seconds": max_seconds,
                                 "max_cost": max_cost, "patience": patience}.items() if v is not None}
+    edit: dict[str, Any] = {k: v for k, v in {
+        "source": Path(source) if source is not None else None, "mask": Path(mask) if mask is not None else None,
+        "region": tuple(region) if region is not None else None, "keep": keep}.items() if v is not None}
     try:
         brief = Brief(prompt=prompt, references=[Path(r) for r in references], required_text=list(required_text),
                       aspect_ratio=aspect, size=size, thresholds=thresholds or {}, critics=list(critics), seed=seed,
-                      budget=budget)
+                      budget=budget, **edit)
     except ValidationError as e:
         raise BriefError(format_validation_error(e)) from None
     try:
         check_references(brief.references)
     except ImageInputError as e:
         raise BriefError(f"references: {e}") from None
+    for name in ("source", "mask"):
+        value = getattr(brief, name)
+        if value is not None and not value.startswith("data:"):
+            try:
+                validate_image_file(value)
+            except ImageInputError as e:
+                raise BriefError(f"{name}: {e}") from None
     return brief
 
 
@@ -255,6 +268,31 @@ async def agenerate(prompt: str, *, references: Iterable[str | Path] = (), requi
                        max_seconds=max_seconds, max_cost=max_cost, patience=patience)
     config = config or PixloopConfig(backend=backend)
     return await arun(brief, config, out=out, thread_id=thread_id, on_event=on_event, if_exists=if_exists)
+
+
+async def aedit(source: str | Path, instruction: str, *, mask: str | Path | None = None,
+                region: Iterable[int] | None = None, keep: str | None = None,
+                references: Iterable[str | Path] = (), backend: str = "compose",
+                max_iterations: int | None = None, max_seconds: float | None = None, max_cost: float | None = None,
+                patience: int | None = None, thresholds: dict[str, float] | None = None,
+                critics: Iterable[str] = (), seed: int = 0, out: str | Path | None = None,
+                thread_id: str | None = None, config: PixloopConfig | None = None,
+                on_event: EventHandler | None = None, if_exists: IfExists = "refuse") -> RunResult:
+    """Edit `source` as `instruction` says, changing only where intended, and check it: outside the mask nothing
+    changed (preservation), every person of the source keeps their identity (face), the size and aspect held
+    (spec). Where may change: `mask` (white = may change), `region` (x, y, width, height in pixels) or `keep`
+    (subject, person, product, text: everything else may change); with none, the planner derives a mask from the
+    instruction, saved as mask.png (and mask-preview.png) in the run folder. Raises BriefError for bad input."""
+    brief = make_brief(instruction, references=references, thresholds=thresholds, critics=critics, seed=seed,
+                       max_iterations=max_iterations, max_seconds=max_seconds, max_cost=max_cost,
+                       patience=patience, source=source, mask=mask, region=region, keep=keep)
+    config = config or PixloopConfig(backend=backend)
+    return await arun(brief, config, out=out, thread_id=thread_id, on_event=on_event, if_exists=if_exists)
+
+
+def edit(source: str | Path, instruction: str, **kwargs: Any) -> RunResult:
+    """Synchronous `aedit` (same arguments)."""
+    return asyncio.run(aedit(source, instruction, **kwargs))
 
 
 def generate(prompt: str, **kwargs: Any) -> RunResult:

@@ -15,6 +15,10 @@ def describe_update(node: str, update: dict[str, Any] | None) -> str | None:
         p = update["plan"]
         checks = ", ".join(f"{k}>={c.threshold:.2f}" for k, c in p.checks.items()) or "none"
         text = "; ".join(f'"{e.content}"' for e in p.text) or "none"
+        if p.edit is not None:
+            e = p.edit
+            return (f"plan      edit ({e.kind}) of the {p.width}x{p.height} source | mask: {e.method}, "
+                    f"{e.mask_share:.0%} may change | text: {text} | checks: {checks}")
         return f"plan      {p.aspect_ratio} {p.size} {p.width}x{p.height} | text: {text} | checks: {checks}"
     if node == "generate":
         if update.get("error"):

@@ -27,6 +27,7 @@ from agent.backends.base import Correction, GenerationRequest
 from agent.backends.compose import contrasting_colour, hex_rgb, render
 from agent.backends.errors import VARIANTS as BACKEND_ERRORS
 from agent.backends.errors import NoImageReturned
+from agent.loop.edit_repair import restore_outside, tightened_mask
 from agent.loop.planning.design import contrasting_text
 from agent.models import Action, Candidate, ImageRef, PixelBox, Plan
 from agent.models.errors import HttpFailure, ImageInputError, MalformedResponse, as_service
@@ -143,7 +144,25 @@ async def _produce(action: Action | None, *, backend: Any, store: ArtifactStore,
         meta = {"upscaled_from": [base.image.width, base.image.height], "method": "lanczos+unsharp"}
         return [Produced(image, "upscale", base.seed, 0.0, time.perf_counter() - t0, base.id, meta)]
 
+    if strategy == "restore_source" and base is not None and plan.source is not None and plan.mask is not None:
+        t0 = time.perf_counter()
+        image, meta = await asyncio.to_thread(restore_outside, store.open(base.image), store.open(plan.source),
+                                              store.open(plan.mask))
+        return [Produced(image, "restore-source", base.seed, 0.0, time.perf_counter() - t0, base.id, meta)]
+
     correction = _correction(action)
+    if strategy == "tighten_mask" and plan.source is not None and plan.mask is not None:
+        kept = [s.region.pixel_box(plan.width, plan.height) for s in plan.subjects if s.kind == "person"]
+        tight = await asyncio.to_thread(tightened_mask, store.open(plan.mask), kept)
+        tight_ref = await asyncio.to_thread(store.put_image, tight)
+        request = GenerationRequest(plan=plan, seed=seed, prompt=prompt, references=references,
+                                    base_image=plan.source, mask=tight_ref,
+                                    instruction=f"{plan.prompt} {action.prompt_addendum if action else ''}".strip(),
+                                    correction=correction)
+        produced = await _call(backend, request, store, answer_retries)
+        produced.meta["tightened_mask"] = tight_ref.path
+        return [produced]
+
     if (action is not None and strategy in EDIT_STRATEGIES and base is not None and action.regions
             and backend.capabilities.edit):
         mask_ref = None

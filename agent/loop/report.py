@@ -89,6 +89,10 @@ def build_report(state: dict[str, Any], settings: PixloopConfig) -> dict[str, An
             for c in candidates
         ],
         "actions": [_action_row(a, candidates, verdicts) for a in state.get("actions", [])],
+        "edit": {**plan.edit.model_dump(mode="json", exclude={"preview"}), "mask": "mask.png",
+                 "preview": "mask-preview.png" if plan.edit.preview is not None else None,
+                 "source": plan.source.path if plan.source else None}
+        if plan is not None and plan.edit is not None else None,
         "requirements": [r.model_dump(mode="json") for r in state.get("requirements") or []],
         "unverified": describe_unverified(state.get("requirements") or []),
         "cost_used": round(state.get("cost_used", 0.0), 4),

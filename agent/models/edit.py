@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from agent.models.base import Model
+from agent.models.base import ImageRef, Model
 
 EditKeep = Literal["subject", "person", "product", "text"]
 """What `--keep` protects: the main subject (a person, else the most salient object), every person, the product
@@ -40,6 +40,7 @@ class EditSpec(Model):
     mask_share: float = Field(ge=0, le=1, description="share of the source the mask lets change")
     target: str | None = Field(None, description="what the instruction names, e.g. 'background', 'jacket'")
     method: str | None = Field(None, description="how a derived mask was made, e.g. 'grabcut seeded by 1 face'")
+    preview: ImageRef | None = Field(None, description="the source with what may change tinted (for the report)")
     restart_from_source: bool = Field(True, description="a correction re-edits the source, never a failed edit "
                                                         "(chained edits compound their drift)")
 

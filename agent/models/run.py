@@ -19,7 +19,7 @@ a budget ran out; corrections stopped helping; or something failed: the input (b
 backend, or pixloop itself (internal_error, a bug: the report has the error)."""
 Strategy = Literal[
     "restyle_text", "reprompt", "new_seed", "best_of_n", "typeset_text", "reanchor_identity",
-    "edit_region", "restart_from_best", "upscale",
+    "edit_region", "restart_from_best", "upscale", "restore_source", "tighten_mask",
 ]
 STRATEGIES: tuple[str, ...] = Strategy.__args__  # type: ignore[attr-defined]
 CandidateStrategy = Strategy | Literal["initial"]

@@ -62,17 +62,19 @@ class Confinement(BaseModel):
         if not inside(self.output_root, Path(run_dir)):
             raise InputError(f"run_dir {str(run_dir)!r} is outside the server's output root")
 
-    def reference(self, source: str, index: int) -> str:
-        """A reference a client may use: a data URL, or a file under the input root (returned absolute)."""
+    def reference(self, source: str, index: int | str) -> str:
+        """An input image a client may use (a reference, or an edit's source or mask: `index` is the reference's
+        number or the field's name): a data URL, or a file under the input root (returned absolute)."""
+        label = f"references[{index}]" if isinstance(index, int) else index
         if is_data_url(source):
             return source
         if self.input_root is None:
-            raise InputError(f"references[{index}]: this server takes reference images only as data "
+            raise InputError(f"{label}: this server takes images only as data "
                              f"(data:image/...;base64,...) URLs, not file paths")
         path = Path(source)
         path = path if path.is_absolute() else self.input_root / path
         if not inside(self.input_root, path):
-            raise InputError(f"references[{index}]: {source!r} is outside the server's input root")
+            raise InputError(f"{label}: {source!r} is outside the server's input root")
         return str(path.resolve())
 
 

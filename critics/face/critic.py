@@ -136,6 +136,19 @@ class FaceCritic(CriticBase):
         except Exception:  # noqa: BLE001 - no engine, an unreadable reference: not a checkable person
             return False
 
+    def find_faces(self, image: Image.Image) -> list[tuple[int, int, int, int]]:
+        """Boxes (x0, y0, x1, y1, pixels) of the faces in an image, largest first, with the detector every
+        identity check uses (an edit's planner finds the people whose identity the edit must keep with it).
+        Empty when the face engine is unavailable."""
+        try:
+            engine = self.engine
+        except Exception:  # noqa: BLE001 - no engine: no faces can be checked either
+            return []
+        faces = sorted(engine.detect(as_bgr(image)), key=lambda f: f.area, reverse=True)
+        w, h = image.size
+        return [(max(0, x0), max(0, y0), min(w, x1), min(h, y1)) for x0, y0, x1, y1 in (f.int_box() for f in faces)
+                if x1 > x0 and y1 > y0]
+
     # ------------------------------------------------------------------ internals
 
     def _check(self, engine: FaceEngine, image: Image.Image, plan: Plan, context: CheckContext,
@@ -184,7 +197,8 @@ class FaceCritic(CriticBase):
             rows, cols = linear_sum_assignment(1.0 - sims)
             pairs = {int(r): int(c) for r, c in zip(rows, cols)}
 
-        new_pose = asks_for_new_pose(plan.prompt, self.new_pose_words)
+        # An edit keeps the source's faces by design: a pixel-identical face there is the goal, not a copy-paste.
+        new_pose = plan.edit is None and asks_for_new_pose(plan.prompt, self.new_pose_words)
         matches: list[IdentityMatch] = []
         for k, (subj, number, _emb) in enumerate(refs):
             m = IdentityMatch(subject=subj.id, reference=number, reference_sha=subj.reference.sha256[:12])

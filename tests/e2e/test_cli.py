@@ -19,6 +19,9 @@ from agent.interfaces.cli import main
 PIXLOOP = [sys.executable, "-m", "agent.interfaces.cli"]
 
 
+UNFITTABLE = 'A poster that says "' + " ".join(f"WORD{i}" for i in range(120)) + '"'
+"""Required text far too long for three lines on the canvas: no correction can make OCR read it all."""
+
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([*PIXLOOP, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
@@ -35,7 +38,7 @@ def test_passing_run_exits_0_and_writes_final_candidates_and_report(tmp_path) ->
 
 
 def test_run_below_threshold_exits_3_with_json_report(tmp_path) -> None:
-    proc = run_cli("run", 'A poster that says "你好世界"', "--out", str(tmp_path / "r"), "-n", "2", "--json", "-q")
+    proc = run_cli("run", UNFITTABLE, "--out", str(tmp_path / "r"), "-n", "2", "--json", "-q")
 
     assert proc.returncode == 3, proc.stderr
     report = json.loads(proc.stdout)
@@ -105,7 +108,7 @@ def _generate_events(run_dir: Path) -> list[dict]:
 def test_killed_run_resumes_without_losing_or_regenerating_candidates(tmp_path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [*PIXLOOP, "run", 'A poster that says "你好世界"', "--out", str(out), "--thread-id", "t-kill",
+        [*PIXLOOP, "run", UNFITTABLE, "--out", str(out), "--thread-id", "t-kill",
          "--max-iterations", "5", "--patience", "9"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()

@@ -62,15 +62,24 @@ def test_brief_that_cannot_pass_stops_on_budget_below_threshold(tmp_path) -> Non
 
 
 def test_no_improvement_stops_after_patience_rounds(tmp_path) -> None:
-    result = generate('A poster that says "你好世界"', out=tmp_path / "run", max_iterations=10, patience=1)
+    register_critic("all_white", _AllWhite)
+    try:
+        result = generate('A poster that says "OPEN"', out=tmp_path / "run", max_iterations=10, patience=1,
+                          critics=["all_white"])
+    finally:
+        unregister_critic("all_white")
 
     assert result.stop_reason == "no_improvement"
     assert result.iterations < 10
 
 
 def test_cost_budget_is_never_exceeded(tmp_path) -> None:
-    result = generate('A poster that says "你好世界"', out=tmp_path / "run", max_iterations=10, max_cost=2,
-                      patience=10)
+    register_critic("all_white", _AllWhite)
+    try:
+        result = generate('A poster that says "OPEN"', out=tmp_path / "run", max_iterations=10, max_cost=2,
+                          patience=10, critics=["all_white"])
+    finally:
+        unregister_critic("all_white")
 
     assert result.stop_reason == "max_cost"
     assert result.report["cost_used"] <= 2

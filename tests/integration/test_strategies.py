@@ -120,8 +120,8 @@ def test_new_seed_fixes_an_artifact(tmp_path) -> None:
 
 
 def test_best_of_n_fixes_an_artifact_a_new_seed_did_not(tmp_path) -> None:
-    # seed 61's draws: the first render and the new seed are noisy, two of the three drafts are clean
-    result = run(tmp_path, seed=61, options={"noise": 0.75, "feedback_response": 0.0})
+    # seed 58's draws: the first render and the new seed are noisy, at least one of the three drafts is clean
+    result = run(tmp_path, seed=58, options={"noise": 0.75, "feedback_response": 0.0})
 
     assert sequence(result) == ["initial", "new_seed", "best_of_n"] and result.status == "passed"
     drafts = [c for c in result.report["candidates"] if c["iteration"] == 3]
@@ -184,11 +184,15 @@ def test_a_candidate_that_breaks_a_passing_critic_is_never_selected_as_best(tmp_
     assert result.status == "below_threshold" and result.report["final"]["candidate"] == "c1"
 
 
-UNPASSABLE = 'A poster that says "你好世界"'  # the shipped fonts have no CJK glyphs: OCR can never read it
+UNPASSABLE = 'A poster that says "GRAND OPENING"'
+NEVER_FIXED = {"misspell": 1.0, "feedback_response": 0.0}
+"""Every image misspells the text and no feedback is followed; with only regenerations allowed (no typesetting, no
+masked edit) OCR can never pass."""
+REGENERATIONS = ["reprompt", "new_seed"]
 
 
 def test_the_iteration_budget_is_never_exceeded(tmp_path) -> None:
-    result = run(tmp_path, UNPASSABLE, max_iterations=3, patience=10, options={})
+    result = run(tmp_path, UNPASSABLE, max_iterations=3, patience=10, options=NEVER_FIXED, strategies=REGENERATIONS)
 
     assert result.stop_reason == "max_iterations" and result.iterations == 3
     assert max(c["iteration"] for c in result.report["candidates"]) == 3
@@ -196,14 +200,15 @@ def test_the_iteration_budget_is_never_exceeded(tmp_path) -> None:
 
 def test_the_cost_budget_is_never_exceeded(tmp_path) -> None:
     result = run(tmp_path, UNPASSABLE, max_iterations=10, patience=10, max_cost=2.5,
-                 options={"cost_per_image": 1.0})
+                 options={**NEVER_FIXED, "cost_per_image": 1.0}, strategies=REGENERATIONS)
 
     assert result.stop_reason == "max_cost"
     assert result.report["cost_used"] <= 2.5 and sum(c["cost"] for c in result.report["candidates"]) <= 2.5
 
 
 def test_the_time_budget_is_never_exceeded(tmp_path) -> None:
-    result = run(tmp_path, UNPASSABLE, max_iterations=50, patience=50, max_seconds=4.0, options={})
+    result = run(tmp_path, UNPASSABLE, max_iterations=50, patience=50, max_seconds=4.0, options=NEVER_FIXED,
+                 strategies=REGENERATIONS)
 
     assert result.stop_reason == "max_seconds"
     assert result.report["elapsed_seconds"] <= 4.0 and result.iterations < 50
@@ -211,18 +216,18 @@ def test_the_time_budget_is_never_exceeded(tmp_path) -> None:
 
 def test_best_of_n_never_draws_more_than_the_cost_budget_pays_for(tmp_path) -> None:
     # the same draws as test_best_of_n_fixes_an_artifact_a_new_seed_did_not, with 4 images of budget
-    result = run(tmp_path, seed=61, max_iterations=5, patience=10, max_cost=4.0,
+    result = run(tmp_path, seed=58, max_iterations=5, patience=10, max_cost=4.0,
                  options={"noise": 0.75, "feedback_response": 0.0, "cost_per_image": 1.0})
 
     assert result.report["cost_used"] <= 4.0
 
 
 def test_a_brief_that_cannot_pass_ends_cleanly_with_the_best_candidate_and_the_failing_critic(tmp_path) -> None:
-    result = run(tmp_path, UNPASSABLE, max_iterations=3, patience=10, options={"misspell": 1.0})
+    result = run(tmp_path, UNPASSABLE, max_iterations=3, patience=10, options=NEVER_FIXED, strategies=REGENERATIONS)
 
     assert result.status == "below_threshold" and result.stop_reason == "max_iterations"
     assert result.final_image is not None and result.final_image.exists()
     summary = result.report["summary"]
-    assert "iteration budget" in summary and "ocr" in summary and "你好世界" in summary
+    assert "iteration budget" in summary and "ocr" in summary and "should read 'GRAND'" in summary
     for act in result.report["actions"]:  # every iteration says which strategy ran, why, and what changed
         assert act["strategy"] and act["reason"].startswith("ocr ") and set(act["score_changes"]) >= {"ocr"}

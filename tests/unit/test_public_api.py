@@ -7,9 +7,9 @@ import critics
 
 AGENT_API = [
     "Action", "BackendError", "Brief", "BriefError", "Budget", "Candidate", "CheckResult", "ConfigError",
-    "CriticError", "HttpFailure", "ImageInputError", "InputError", "LLMError", "PixloopConfig", "PixloopError",
+    "CriticError", "EditSpec", "HttpFailure", "ImageInputError", "InputError", "LLMError", "PixloopConfig", "PixloopError",
     "Plan", "PlanningError", "RunResult", "ServiceError", "UnknownNameError", "Verdict", "__version__",
-    "agenerate", "aresume", "check_image", "generate", "make_brief", "register_backend", "register_critic",
+    "aedit", "agenerate", "aresume", "check_image", "edit", "generate", "make_brief", "register_backend", "register_critic",
     "register_planner", "resume",
 ]
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from agent import __version__
 from agent.interfaces.cli.check import add_check_parser, check_command
 from agent.interfaces.cli.common import EXIT_BAD_INPUT
+from agent.interfaces.cli.edit import add_edit_parser, edit_command
 from agent.interfaces.cli.fake_server import add_fake_server_parser, fake_server_command
 from agent.interfaces.cli.listing import backends_command, critics_command, planners_command
 from agent.interfaces.cli.run import add_run_parser, run_command
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pixloop {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_run_parser(sub)
+    add_edit_parser(sub)
     add_check_parser(sub)
     sub.add_parser("backends", help="list image backends (plugins too), whether they can run here, what they can do")
     sub.add_parser("critics", help="list critics (plugins too) with their default thresholds and where those come from")
@@ -48,6 +50,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_command(args)
+    if args.command == "edit":
+        return edit_command(args)
     if args.command == "check":
         return check_command(args)
     if args.command == "fake-server":

@@ -13,7 +13,7 @@ from agent.interfaces.api import RunResult, aresume, arun, make_brief, new_threa
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
 from agent.interfaces.progress import describe_update
 from agent.interfaces.run_folder import IF_EXISTS
-from agent.models import ASPECT_RATIOS, SIZE_TIERS, PixloopConfig
+from agent.models import ASPECT_RATIOS, SIZE_TIERS, Brief, PixloopConfig
 from agent.models.errors import PixloopError
 from agent.runtime.secrets import redact
 
@@ -46,39 +46,44 @@ def add_run_parser(sub: Any) -> None:
                      "(default: from prompt words such as 'portrait' or '16:9', else 1:1)")
     run.add_argument("--size", metavar="TIER", help="long side: 1K=1024, 2K=2048, 4K=4096 px "
                      "(default: from the prompt, else 1K)")
-    run.add_argument("--backend", "-b", default="compose",
-                     help="image backend (default: compose, the embedded offline renderer)")
-    run.add_argument("--max-iterations", "-n", type=int, metavar="N", help="most candidates to generate (default 4)")
-    run.add_argument("--max-seconds", type=float, metavar="S", help="time budget in active seconds (default 600)")
-    run.add_argument("--max-cost", type=float, metavar="C", help="cost budget in backend cost units (default 100)")
-    run.add_argument("--patience", type=int, metavar="K", help="stop after K rounds without improvement (default 2)")
-    run.add_argument("--threshold", action="append", default=[], type=threshold_arg, metavar="CRITIC=VALUE",
-                     help="override a critic's pass threshold in [0,1], e.g. ocr=0.95 (repeatable)")
-    run.add_argument("--critic", action="append", default=[], metavar="NAME",
-                     help="also run this critic (repeatable), e.g. one a plugin adds; see `pixloop critics`")
-    run.add_argument("--seed", type=int, default=0, help="seed for deterministic backends (default 0)")
-    run.add_argument("--out", "-o", metavar="DIR", help="run folder (default: pixloop-out/THREAD_ID)")
-    run.add_argument("--thread-id", metavar="ID", help="name the run (default: run-DATE-TIME-XXXX): letters, "
-                     "digits, '.', '_', '-'")
-    run.add_argument("--if-exists", choices=IF_EXISTS, default="refuse",
-                     help="when --out already holds a run: refuse (default), new (a sub-folder for this run) or "
-                          "overwrite (replace that run's files)")
+    add_loop_options(run)
     run.add_argument("--resume", metavar="THREAD_ID",
                      help="continue a stopped or killed run from its last checkpoint (give --out if you set it)")
-    run.add_argument("--base-url", help="backend endpoint (for HTTP backends and local fake servers)")
-    run.add_argument("--model", help="backend model id")
-    run.add_argument("--backend-option", action="append", default=[], type=option_arg, metavar="KEY=VALUE",
+
+
+def add_loop_options(p: Any) -> None:
+    """The options every command that runs the loop takes: backend, budgets, thresholds, run folder, output."""
+    p.add_argument("--backend", "-b", default="compose",
+                     help="image backend (default: compose, the embedded offline renderer)")
+    p.add_argument("--max-iterations", "-n", type=int, metavar="N", help="most candidates to generate (default 4)")
+    p.add_argument("--max-seconds", type=float, metavar="S", help="time budget in active seconds (default 600)")
+    p.add_argument("--max-cost", type=float, metavar="C", help="cost budget in backend cost units (default 100)")
+    p.add_argument("--patience", type=int, metavar="K", help="stop after K rounds without improvement (default 2)")
+    p.add_argument("--threshold", action="append", default=[], type=threshold_arg, metavar="CRITIC=VALUE",
+                     help="override a critic's pass threshold in [0,1], e.g. ocr=0.95 (repeatable)")
+    p.add_argument("--critic", action="append", default=[], metavar="NAME",
+                     help="also run this critic (repeatable), e.g. one a plugin adds; see `pixloop critics`")
+    p.add_argument("--seed", type=int, default=0, help="seed for deterministic backends (default 0)")
+    p.add_argument("--out", "-o", metavar="DIR", help="run folder (default: pixloop-out/THREAD_ID)")
+    p.add_argument("--thread-id", metavar="ID", help="name the run (default: run-DATE-TIME-XXXX): letters, "
+                     "digits, '.', '_', '-'")
+    p.add_argument("--if-exists", choices=IF_EXISTS, default="refuse",
+                     help="when --out already holds a run: refuse (default), new (a sub-folder for this run) or "
+                          "overwrite (replace that run's files)")
+    p.add_argument("--base-url", help="backend endpoint (for HTTP backends and local fake servers)")
+    p.add_argument("--model", help="backend model id")
+    p.add_argument("--backend-option", action="append", default=[], type=option_arg, metavar="KEY=VALUE",
                      help="backend-specific option, e.g. quality=high or workflow=flow.json (repeatable)")
-    run.add_argument("--planner", default="rule", metavar="NAME",
+    p.add_argument("--planner", default="rule", metavar="NAME",
                      help="rule: offline designer rules (default); llm: a chat model plans the layout; "
                           "or a planner a plugin adds")
-    run.add_argument("--llm-base-url", metavar="URL",
+    p.add_argument("--llm-base-url", metavar="URL",
                      help="OpenAI-compatible chat endpoint for --planner llm (OpenAI, vLLM, Ollama, LM Studio)")
-    run.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
-    run.add_argument("--strict", action="store_true",
+    p.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
+    p.add_argument("--strict", action="store_true",
                      help="end below threshold (exit 3) when a requirement is left unverified (no critic checks it)")
-    run.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
-    run.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
+    p.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
+    p.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
 
 
 class Progress:
@@ -103,6 +108,11 @@ def _print_result(result: RunResult, as_json: bool) -> None:
     print(f"status: {result.status} ({result.stop_reason}) after {result.iterations} iteration(s)")
     if result.report.get("summary"):
         print(result.report["summary"])
+    edit = result.report.get("edit")
+    if edit:
+        print(f"mask: {edit['method']} ({edit['mask_origin']}), {edit['mask_share']:.0%} of the source may change: "
+              f"{result.run_dir / 'mask.png'}" + (f" (preview {result.run_dir / 'mask-preview.png'})"
+                                                 if edit.get("preview") else ""))
     for line in result.report.get("unverified") or []:
         print(line)
     if result.final_image:
@@ -129,21 +139,38 @@ def run_command(args: argparse.Namespace) -> int:
             return fail(f"--size: unknown size {args.size!r}; choose one of {', '.join(SIZE_TIERS)}", EXIT_BAD_INPUT)
         try:
             brief = make_brief(args.prompt, references=args.reference, required_text=args.text, aspect=args.aspect,
-                               size=size, thresholds=dict(args.threshold), critics=args.critic, seed=args.seed,
-                               max_iterations=args.max_iterations, max_seconds=args.max_seconds,
-                               max_cost=args.max_cost, patience=args.patience)
-            config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
-                                   options=dict(args.backend_option), planner=args.planner,
-                                   llm_base_url=args.llm_base_url, llm_model=args.llm_model, strict=args.strict)
+                               size=size, **brief_options(args))
         except (PixloopError, ValueError) as e:
             return fail(str(e), EXIT_BAD_INPUT)
+        return execute(args, brief, "run")
+    return _finish(args, coro, thread_id)
 
-        thread_id = args.thread_id or new_thread_id()
-        out = args.out
-        if not args.quiet:
-            where = out or f"{config.out_root}/{thread_id}"
-            print(f"pixloop run {thread_id} -> {where}", file=sys.stderr, flush=True)
-        coro = arun(brief, config, out=out, thread_id=thread_id, on_event=progress, if_exists=args.if_exists)
+
+def brief_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The brief fields every loop command takes from its options."""
+    return {"thresholds": dict(args.threshold), "critics": args.critic, "seed": args.seed,
+            "max_iterations": args.max_iterations, "max_seconds": args.max_seconds, "max_cost": args.max_cost,
+            "patience": args.patience}
+
+
+def execute(args: argparse.Namespace, brief: Brief, command: str) -> int:
+    """Run a checked brief with the loop options of `args`, printing progress and the result; the exit code."""
+    try:
+        config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
+                               options=dict(args.backend_option), planner=args.planner,
+                               llm_base_url=args.llm_base_url, llm_model=args.llm_model, strict=args.strict)
+    except (PixloopError, ValueError) as e:
+        return fail(str(e), EXIT_BAD_INPUT)
+    thread_id = args.thread_id or new_thread_id()
+    out = args.out
+    if not args.quiet:
+        where = out or f"{config.out_root}/{thread_id}"
+        print(f"pixloop {command} {thread_id} -> {where}", file=sys.stderr, flush=True)
+    coro = arun(brief, config, out=out, thread_id=thread_id, on_event=Progress(args.quiet), if_exists=args.if_exists)
+    return _finish(args, coro, thread_id)
+
+
+def _finish(args: argparse.Namespace, coro: Any, thread_id: str) -> int:
     try:
         result = asyncio.run(coro)
     except PixloopError as e:
@@ -152,7 +179,7 @@ def run_command(args: argparse.Namespace) -> int:
         hint = f"pixloop run --resume {thread_id}" + (f" --out {args.out}" if args.out else "")
         print(f"\ninterrupted; continue with: {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    _print_result(result, args.json)
+    _print_result(result, getattr(args, "json", False))
     if result.error:
         what = {"planning_error": "planning failed", "bad_input": "error", "internal_error": "internal error",
                 "max_seconds": "out of time"}.get(result.stop_reason or "", "backend failure")

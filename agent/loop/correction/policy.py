@@ -17,6 +17,7 @@ from agent.loop.correction.diagnosis import (
     too_small,
     unreadable,
 )
+from agent.loop.correction.edits import edit_plan
 from agent.loop.correction.strategies import (
     STRATEGY_FUNCTIONS,
     UPSCALE_FEEDBACK,
@@ -58,6 +59,9 @@ def plan_for(ctx: CorrectionContext, verdict: Verdict) -> list[StrategyFn]:
     """Strategies to try for one failing verdict, most targeted first: the critic's declared order
     (`CriticInfo.strategies`, or `escalation` once a regeneration already addressed it); text failures
     follow their own escalation."""
+    edit_order = edit_plan(ctx, verdict, new_seed, reprompt)
+    if edit_order is not None:
+        return edit_order
     if text_evidence(verdict) is not None:
         return _text_plan(ctx, verdict)
     try:

@@ -31,6 +31,7 @@ from agent.loop.correction.diagnosis import (
     text_evidence,
     too_small,
 )
+from agent.loop.correction.edits import restore_source, tighten_mask
 from agent.loop.planning.design import contrasting_text
 from agent.loop.selection import rank, regressions
 from agent.models import Action, Strategy, Verdict
@@ -191,7 +192,8 @@ def restart_from_best(ctx: CorrectionContext, verdict: Verdict) -> Action | None
 STRATEGY_FUNCTIONS: dict[Strategy, StrategyFn] = {
     "restyle_text": restyle_text, "reprompt": reprompt, "new_seed": new_seed, "best_of_n": best_of_n,
     "typeset_text": typeset_text, "reanchor_identity": reanchor_identity, "edit_region": edit_region,
-    "restart_from_best": restart_from_best, "upscale": upscale,
+    "restart_from_best": restart_from_best, "upscale": upscale, "restore_source": restore_source,
+    "tighten_mask": tighten_mask,
 }
 """Every strategy by name (the names `CriticInfo.strategies` and `PixloopConfig.strategies` use)."""
 

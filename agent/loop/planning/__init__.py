@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from agent.loop.planning.design import contrasting_text, layout_regions, style_for_prompt
+from agent.loop.planning.edit import plan_edit
+from agent.loop.planning.masks import DerivedMask, derive_mask, keep_mask, named_colour, read_instruction
 from agent.loop.planning.people import looks_like_person
 from agent.loop.planning.prompt import generation_prompt
 from agent.loop.planning.reading import detect_aspect, detect_size, extract_quoted
@@ -51,7 +53,8 @@ def get_planner(name: str, config: object | None = None) -> Planner:
 
 
 __all__ = [
-    "PLANNERS", "Planner", "PlanningError", "RulePlanner", "UnknownPlannerError", "contrasting_text", "detect_aspect",
-    "detect_size", "extract_quoted", "generation_prompt", "get_planner", "layout_regions", "looks_like_person",
-    "planner_names", "register_planner", "style_for_prompt", "unregister_planner",
+    "DerivedMask", "PLANNERS", "Planner", "PlanningError", "RulePlanner", "UnknownPlannerError", "contrasting_text",
+    "derive_mask", "detect_aspect", "detect_size", "extract_quoted", "generation_prompt", "get_planner", "keep_mask",
+    "layout_regions", "looks_like_person", "named_colour", "plan_edit", "planner_names", "read_instruction",
+    "register_planner", "style_for_prompt", "unregister_planner",
 ]

@@ -28,14 +28,19 @@ CARRIER = re.compile(
 """The words that only carry required text (OCR verifies the text itself)."""
 
 SPLIT = re.compile(
-    r"[,;:.!?()\[\]]|(?<=\s)(?:and|or|with|on|in|at|of|under|over|behind|beside|near|against|next\s+to|"
-    r"in\s+front\s+of|on\s+top\s+of|from|into|onto|for|by|while|where|whose)(?=\s)|(?<=\s)(?!(?:"
+    r"[,;:.!?()\[\]]|(?<=\s)(?:in\s+front\s+of|on\s+top\s+of|next\s+to|and|or|with|on|in|at|of|under|over|"
+    r"behind|beside|near|against|from|into|onto|to|for|by|while|where|whose)(?=\s)|(?<=\s)(?!(?:"
     r"lighting|painting|drawing|clothing|building|ceiling|railing|frosting|packaging|wedding|morning|evening|"
     r"spring|string|ring|king|thing|wing|swing|sling|ping|pudding|stuffing|icing|topping|dumpling|sibling|"
     r"earring|ceiling|awning|setting|bedding|flooring|siding|tiling|housing|shading|rendering)\b)[a-z]+ing(?=\s)",
     re.IGNORECASE)
 LEADING = re.compile(r"^(?:(?:a|an|the|some|this|that|these|those|its|their|his|her|our|my|your)\s+)+",
                      re.IGNORECASE)
+EDIT_VERBS = re.compile(r"^(?:(?:please\s+)?(?:put|place|make|change|replace|turn|add|give|set|swap|move|remove|"
+                        r"recolou?r|paint|dress|show|keep|edit)\s+(?:(?:him|her|them|it|me|us|this|that)\s+)?)",
+                        re.IGNORECASE)
+"""An edit instruction's verb (and the pronoun after it): what to do, not content to find in the image."""
+PRONOUNS = {"him", "her", "them", "it", "me", "us", "he", "she", "they", "this", "that"}
 NUMBER_WORDS = {"two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "twelve", "dozen",
                 "several", "many", "pair", "couple"}
 STYLE_WORDS = {
@@ -68,8 +73,10 @@ def prompt_phrases(prompt: str) -> list[tuple[str, str]]:
     text = CANVAS.sub(" ", CARRIER.sub(" ", text))
     out: list[tuple[str, str]] = []
     for chunk in SPLIT.split(f" {text} "):
-        words = LEADING.sub("", " ".join(chunk.split())).strip(" -'\"").split()
+        words = LEADING.sub("", EDIT_VERBS.sub("", " ".join(chunk.split()))).strip(" -'\"").split()
         words = [w for w in words if w.lower() not in ("that", "which", "who", "is", "are", "it", "very")]
+        if all(w.lower() in PRONOUNS for w in words):
+            continue
         if not words:
             continue
         lowered = [w.lower() for w in words]
