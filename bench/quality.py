@@ -1,7 +1,8 @@
 """Quality benchmark: how often the loop delivers a passing image, and what each strategy is worth.
 
 A fixed suite of briefs (posters and banners with exact text, product shots on new backgrounds, scenes
-with one or two reference people, masked edits, 16:9 and 21:9 at 2K/4K) runs on the `simulated` backend
+with one or two reference people, masked edits, real photo edits through `edit()` with derived masks, fusions of
+people and products, 16:9 and 21:9 at 2K/4K) runs on the `simulated` backend
 (compose renders plus injected failures at the "typical" profile's rates, partial response to feedback)
 with the real critics (OCR, face identity, artifacts, spec, edit preservation). It prints:
 
@@ -10,7 +11,7 @@ with the real critics (OCR, face identity, artifacts, spec, edit preservation). 
 - pass rates per scenario kind, the critics that still fail, and for every strategy how often it fired
   and how often it improved (and fixed) the verdict it targeted.
 
-Every brief runs with 2 fixed seeds (`--seeds`), so the figures are over 72 runs. The loop is
+Every brief runs with 2 fixed seeds (`--seeds`), so the figures are over 90 runs. The loop is
 deterministic (seeded backend, deterministic critics; compose's per-process render caches are emptied
 before each run), so one <=5 run per brief gives all three budgets: single-shot = whether iteration 1's
 candidate passed, <=3 = passed by iteration 3, with the iterations and cost spent up to that point
@@ -70,10 +71,15 @@ class Scenario:
     edit: tuple[str, ...] = ()
     """For kind "edit": what the source image has instead ("text:<element id>=<old text>", or "subjects",
     meaning the source lacks the subjects) — the mask covers exactly the part to change."""
+    source: str | None = None
+    """For kind "photo-edit": the photo to edit (a face photo file or product:<shape>), edited with `edit()`:
+    the planner derives the mask from the instruction unless `keep` or `region` says where."""
+    keep: str | None = None
+    region: tuple[int, int, int, int] | None = None
 
 
 def scenarios() -> list[Scenario]:
-    """The suite: 36 briefs, fixed seeds. Reference names: face photo files, or product:<shape>."""
+    """The suite: 45 briefs, fixed seeds. Reference names: face photo files, or product:<shape>."""
     s: list[Scenario] = []
 
     def add(kind: str, prompt: str, **kw: Any) -> None:
@@ -150,11 +156,25 @@ def scenarios() -> list[Scenario]:
         edit=("text:subheading=Fridey at ate",))
     add("edit", 'Change the offer to "TWO FOR ONE" on this 21:9 banner with this bottle',
         refs=("product:bottle",), aspect="21:9", size="4K", edit=("text:headline=BUY ONE GET ONE",))
+    # real photo edits through `pixloop edit`: masks derived from the instruction, or --keep / --region
+    add("photo-edit", "put him in front of a deep blue studio background", source="alex_lacamoire_1.jpg")
+    add("photo-edit", "change the background to a sunny beach", source="obama_1.jpg")
+    add("photo-edit", "place the product on a warm terracotta background", source="product:bottle", keep="product")
+    add("photo-edit", "make this corner teal", source="kit_harington_1.jpg", region=(0, 0, 300, 200))
+    add("photo-edit", "golden hour lighting", source="biden_1.jpg")
+    add("photo-edit", "make his shirt dark blue", source="lin_manuel_miranda_1.jpg")
+    # fusion: people and products in one scene, each reference verified on its own
+    add("fusion", 'A campaign poster with this person and this bottle that says "NEW TASTE"',
+        refs=("obama_2.jpg", "product:bottle"), aspect="2:3")
+    add("fusion", 'These two people with our mug on a banner that says "TEAM COFFEE"',
+        refs=("kit_harington_2.jpg", "rose_leslie_1.jpg", "product:mug"), aspect="16:9", size="2K")
+    add("fusion", 'Our mug, bottle and watch together on a gradient that says "GIFT SET"',
+        refs=("product:mug", "product:bottle", "product:watch"), aspect="4:3")
     return s
 
 
 QUICK = ("poster-1", "poster-2", "banner-1", "banner-2", "product-2", "product-3", "person-1", "person-2",
-         "two-people-1", "two-people-2", "edit-1", "edit-4")
+         "two-people-1", "two-people-2", "edit-1", "edit-4", "photo-edit-1", "photo-edit-3", "fusion-1")
 
 
 def make_products(folder: Path) -> dict[str, Path]:
@@ -297,9 +317,17 @@ def run_one(task: tuple[Scenario, int, tuple[str, ...] | None, str]) -> dict[str
     tmp = tempfile.mkdtemp(prefix="pixloop-quality-")
     t0 = time.perf_counter()
     try:
-        result = generate(scenario.prompt, references=[_resolve(r) for r in scenario.refs], aspect=scenario.aspect,
-                          size=scenario.size, seed=scenario.seed, max_iterations=max_iterations,
-                          patience=PATIENCE, out=Path(tmp) / "run", config=config)
+        if scenario.source is not None:
+            from agent import edit
+
+            result = edit(_resolve(scenario.source), scenario.prompt, keep=scenario.keep, region=scenario.region,
+                          references=[_resolve(r) for r in scenario.refs], seed=scenario.seed,
+                          max_iterations=max_iterations, patience=PATIENCE, out=Path(tmp) / "run", config=config)
+        else:
+            result = generate(scenario.prompt, references=[_resolve(r) for r in scenario.refs],
+                              aspect=scenario.aspect, size=scenario.size, seed=scenario.seed,
+                              max_iterations=max_iterations, patience=PATIENCE, out=Path(tmp) / "run",
+                              config=config)
     finally:
         wall = time.perf_counter() - t0
         shutil.rmtree(tmp, ignore_errors=True)

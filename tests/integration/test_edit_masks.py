@@ -229,3 +229,14 @@ def test_without_a_face_the_subject_is_the_salient_object() -> None:
     derived = derive_mask(image, "put it on a beach")
     assert (derived.kind, derived.keep) == ("background", "subject")
     assert iou(kept(derived), bottle) > 0.9
+
+
+def test_a_kept_product_keeps_its_label_even_where_segmentation_leaves_a_hole() -> None:
+    img = Image.new("RGB", (600, 800), (246, 246, 244))
+    d = ImageDraw.Draw(img)
+    d.rounded_rectangle((160, 150, 440, 740), 60, fill=(36, 120, 64))
+    d.rectangle((175, 330, 425, 560), fill=(250, 236, 200))  # a pale label, close to the backdrop's colour
+    derived = keep_mask(img, "product")
+    may_change = np.asarray(derived.mask) > 0
+    assert not may_change[340:550, 185:415].any(), "the label is part of the product"
+    assert may_change[:100].all() and may_change[:, :120].all(), "the backdrop may change"

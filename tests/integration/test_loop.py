@@ -46,13 +46,17 @@ class _AllWhite:
                        threshold=0.99, feedback=f"only {share:.0%} of the pixels are white")
 
 
-def test_brief_that_cannot_pass_stops_on_budget_below_threshold(tmp_path) -> None:
+def unpassable(tmp_path, **budget):
+    """A run whose brief no image can satisfy (the all_white critic), with these budget limits."""
     register_critic("all_white", _AllWhite)
     try:
-        result = generate('A poster that says "OPEN"', out=tmp_path / "run", max_iterations=3, patience=5,
-                          critics=["all_white"])
+        return generate('A poster that says "OPEN"', out=tmp_path / "run", critics=["all_white"], **budget)
     finally:
         unregister_critic("all_white")
+
+
+def test_brief_that_cannot_pass_stops_on_budget_below_threshold(tmp_path) -> None:
+    result = unpassable(tmp_path, max_iterations=3, patience=5)
 
     assert result.status == "below_threshold"
     assert result.stop_reason == "max_iterations"
@@ -62,24 +66,14 @@ def test_brief_that_cannot_pass_stops_on_budget_below_threshold(tmp_path) -> Non
 
 
 def test_no_improvement_stops_after_patience_rounds(tmp_path) -> None:
-    register_critic("all_white", _AllWhite)
-    try:
-        result = generate('A poster that says "OPEN"', out=tmp_path / "run", max_iterations=10, patience=1,
-                          critics=["all_white"])
-    finally:
-        unregister_critic("all_white")
+    result = unpassable(tmp_path, max_iterations=10, patience=1)
 
     assert result.stop_reason == "no_improvement"
     assert result.iterations < 10
 
 
 def test_cost_budget_is_never_exceeded(tmp_path) -> None:
-    register_critic("all_white", _AllWhite)
-    try:
-        result = generate('A poster that says "OPEN"', out=tmp_path / "run", max_iterations=10, max_cost=2,
-                          patience=10, critics=["all_white"])
-    finally:
-        unregister_critic("all_white")
+    result = unpassable(tmp_path, max_iterations=10, max_cost=2, patience=10)
 
     assert result.stop_reason == "max_cost"
     assert result.report["cost_used"] <= 2

@@ -16,7 +16,8 @@ from agent.backends.compose.edit import apply_edit, blend_inside
 from agent.backends.compose.fonts import missing_glyphs
 from agent.backends.compose.subjects import place_subjects
 from agent.backends.compose.text import draw_text
-from agent.models import ASPECT_RATIOS, ImageRef, Plan
+from agent.backends.sd import open_ref
+from agent.models import ASPECT_RATIOS, Plan
 from agent.models.errors import BackendError
 
 
@@ -92,8 +93,8 @@ def edit_base(plan: Plan, base: Image.Image, base_sha: str | None, mask: Image.I
     from_candidate = plan.source is not None and base_sha is not None and base_sha != plan.source.sha256
     if from_candidate:
         assert plan.source is not None
-        source = _open(store, plan.source, "the plan's source")
-        source_mask = _open(store, plan.mask, "the plan's mask") if plan.mask is not None else None
+        source = open_ref(store, plan.source, "the plan's source")
+        source_mask = open_ref(store, plan.mask, "the plan's mask") if plan.mask is not None else None
     if edit_mask is not None:
         source_mask = edit_mask(source_mask)
     image, meta = apply_edit(source, source_mask, plan, seed, store, subject_match=subject_match)
@@ -102,15 +103,6 @@ def edit_base(plan: Plan, base: Image.Image, base_sha: str | None, mask: Image.I
         if mask is not None:
             image = blend_inside(base, image, mask)
     return image, meta
-
-
-def _open(store: Any, ref: ImageRef, what: str) -> Image.Image:
-    if store is None:
-        raise BackendError(f"{what} given but no artifact store to open it")
-    try:
-        return store.open(ref)
-    except (OSError, ValueError) as e:
-        raise BackendError(f"cannot open {what} {ref.path}: {e}") from e
 
 
 class ComposeOptions(BackendOptions):
@@ -147,8 +139,8 @@ class ComposeBackend:
         """Open the base image and mask if any, and render or edit (runs in a worker thread)."""
         if request.base_image is None:
             return render(request.plan, request.seed, store)
-        base = _open(store, request.base_image, "base image")
-        mask = _open(store, request.mask, "mask") if request.mask is not None else None
+        base = open_ref(store, request.base_image, "base image")
+        mask = open_ref(store, request.mask, "mask") if request.mask is not None else None
         image, meta = edit_base(request.plan, base, request.base_image.sha256, mask, request.seed, store,
                                 subject_match=self.options.subject_match)
         meta["base_image"] = request.base_image.sha256

@@ -36,7 +36,7 @@ from PIL import Image
 from agent.backends.compose.background import render_background
 from agent.backends.compose.canvas import RGB, box_px, hex_rgb, paste_rgba
 from agent.backends.compose.matting import feather_weight, lab_mean, light_wrap, matte, unmix
-from agent.backends.compose.subjects import SUBJECT_PAD, cutout_mask
+from agent.backends.compose.subjects import cutout_mask, fit_cutout
 from agent.backends.compose.text import draw_text
 from agent.models import Plan, Subject
 from agent.models.errors import BackendError
@@ -226,24 +226,14 @@ def _place(canvas: Image.Image, subject: Subject, ref: Image.Image) -> dict[str,
     """Cut a product out of its backdrop, unmix its edge from that backdrop, contain-fit it in its region and
     set it down with a contact shadow."""
     x0, y0, x1, y1 = box_px(subject.region, canvas.width, canvas.height)
-    rw, rh = x1 - x0, y1 - y0
     alpha, method = cutout_mask(ref, subject.reference.sha256)
     rgb = np.asarray(ref.convert("RGB"), np.float32)
     if method == "border":
         alpha = _open_holes(rgb, alpha)
     if method != "full":
         rgb = unmix(rgb, alpha, _border_colour(rgb), rgb)
-    ys, xs = np.nonzero(alpha > 0.5)
-    if len(xs) == 0:
-        ys, xs = np.array([0, alpha.shape[0] - 1]), np.array([0, alpha.shape[1] - 1])
-    bx0, by0, bx1, by1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-    rgba = np.dstack([np.clip(rgb + 0.5, 0, 255).astype(np.uint8), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
-    obj = Image.fromarray(np.ascontiguousarray(rgba[by0:by1, bx0:bx1]), "RGBA")
-    pad = SUBJECT_PAD * min(rw, rh)
-    s = min((rw - 2 * pad) / obj.width, (rh - 2 * pad) / obj.height)
-    ow, oh = max(1, round(obj.width * s)), max(1, round(obj.height * s))
-    obj = obj.resize((ow, oh), Image.Resampling.LANCZOS)
-    ox, oy = x0 + (rw - ow) // 2, y0 + (rh - oh) // 2
+    obj, ox, oy = fit_cutout(rgb, alpha, (x0, y0, x1, y1))
+    ow, oh = obj.size
     scene = np.asarray(canvas.crop((max(0, x0), max(0, y0), x1, y1)), np.float32).reshape(-1, 3).mean(axis=0)
     obj_rgb = np.asarray(obj.convert("RGB"), np.float32)
     lit = np.clip(obj_rgb * (1 - AMBIENT) + scene * AMBIENT + 0.5, 0, 255).astype(np.uint8)

@@ -221,22 +221,30 @@ def cutout_mask(ref: Image.Image, key: str | None = None) -> tuple[np.ndarray, s
     return np.clip(soft, 0, 1), method
 
 
-def _place_product(canvas: Image.Image, ref: Image.Image, box: PixelBox, sha256: str) -> dict[str, Any]:
-    """Cut the product out of its backdrop and contain-fit it in the region with a soft drop shadow."""
+def fit_cutout(rgb: np.ndarray, alpha: np.ndarray, box: tuple[int, int, int, int]) -> tuple[Image.Image, int, int]:
+    """The cut-out object (RGBA, cropped to its alpha) contain-fitted in `box` with SUBJECT_PAD, and where its
+    top-left corner goes."""
     x0, y0, x1, y1 = box
     rw, rh = x1 - x0, y1 - y0
-    alpha, method = cutout_mask(ref, sha256)
     ys, xs = np.nonzero(alpha > 0.5)
     if len(xs) == 0:
         ys, xs = np.array([0, alpha.shape[0] - 1]), np.array([0, alpha.shape[1] - 1])
     bx0, by0, bx1, by1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-    rgba = np.dstack([np.asarray(ref.convert("RGB")), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
+    rgba = np.dstack([np.clip(rgb + 0.5, 0, 255).astype(np.uint8), np.clip(alpha * 255 + 0.5, 0, 255).astype(np.uint8)])
     obj = Image.fromarray(np.ascontiguousarray(rgba[by0:by1, bx0:bx1]), "RGBA")
     pad = SUBJECT_PAD * min(rw, rh)
     s = min((rw - 2 * pad) / obj.width, (rh - 2 * pad) / obj.height)
     ow, oh = max(1, round(obj.width * s)), max(1, round(obj.height * s))
     obj = obj.resize((ow, oh), Image.Resampling.LANCZOS)
-    ox, oy = x0 + (rw - ow) // 2, y0 + (rh - oh) // 2
+    return obj, x0 + (rw - ow) // 2, y0 + (rh - oh) // 2
+
+
+def _place_product(canvas: Image.Image, ref: Image.Image, box: PixelBox, sha256: str) -> dict[str, Any]:
+    """Cut the product out of its backdrop and contain-fit it in the region with a soft drop shadow."""
+    x0, y0, x1, y1 = box
+    alpha, method = cutout_mask(ref, sha256)
+    obj, ox, oy = fit_cutout(np.asarray(ref.convert("RGB"), np.float32), alpha, (x0, y0, x1, y1))
+    ow, oh = obj.size
     blur = max(1.0, 0.03 * max(ow, oh))
     spad = math.ceil(blur * 3)
     obj_alpha = np.asarray(obj.getchannel("A"), np.float32) / 255.0

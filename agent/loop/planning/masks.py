@@ -82,10 +82,29 @@ def _kept(source: Image.Image, keep: EditKeep, faces: list[FaceSeed], detector: 
     return salient_mask(source), method
 
 
+def fill_holes(kept: np.ndarray) -> np.ndarray:
+    """A kept object with the areas it encloses kept too: a bottle's label the segmentation left out, which a
+    background edit would otherwise paint over (what shows through a mug's handle is kept as it was: the lesser
+    harm)."""
+    import cv2
+
+    free = (~kept).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(free, connectivity=4)
+    h, w = kept.shape
+    out = kept.copy()
+    for k in range(1, n):
+        x, y, bw, bh = (int(v) for v in stats[k, :4])
+        if x > 0 and y > 0 and x + bw < w and y + bh < h:  # touches no border: enclosed by the object
+            out[labels == k] = True
+    return out
+
+
 def keep_mask(source: Image.Image, keep: EditKeep) -> DerivedMask:
     """A mask that protects the subject / person / product / text: everything else may change."""
     faces, detector = detect_faces(source)
     kept, method = _kept(source, keep, faces, detector)
+    if keep != "text":
+        kept = fill_holes(kept)
     return _result(~kept, "background", keep, "background", method, faces, source.size)
 
 
@@ -100,6 +119,8 @@ def derive_mask(source: Image.Image, instruction: str, keep: EditKeep | None = N
     if kind == "background" or keep is not None:
         what: EditKeep = keep or read_keep or "subject"
         kept, method = _kept(source, what, faces, detector)
+        if what != "text":
+            kept = fill_holes(kept)
         return _result(~kept, kind, what, target, method, faces, source.size)
     if kind == "clothing":
         if not faces:
@@ -118,4 +139,4 @@ def derive_mask(source: Image.Image, instruction: str, keep: EditKeep | None = N
     return _result(everything, kind, None, target, f"{reason}: the whole image may change", faces, source.size)
 
 
-__all__ = ["DerivedMask", "derive_mask", "keep_mask", "named_colour", "read_instruction"]
+__all__ = ["DerivedMask", "derive_mask", "fill_holes", "keep_mask", "named_colour", "read_instruction"]
