@@ -33,6 +33,8 @@ class Intake:
     source: str | None = None
     """An edit's source image (a path or data URL), confined like the references."""
     mask: str | None = None
+    sketch: str | None = None
+    """A sketch whose layout the image follows, confined like the references."""
 
 
 def thread_of(config: RunnableConfig | None) -> str | None:
@@ -68,11 +70,12 @@ def take_in(state: dict[str, Any], config: RunnableConfig | None, settings: Pixl
         references = [confinement.reference(r, i) for i, r in enumerate(brief.references)]
         source = confinement.reference(brief.source, "source") if brief.source is not None else None
         mask = confinement.reference(brief.mask, "mask") if brief.mask is not None else None
+        sketch = confinement.reference(brief.sketch, "sketch") if brief.sketch is not None else None
     else:
         run_dir = str(state.get("run_dir") or default_run_dir(config, settings.out_root))
         references = list(brief.references)
-        source, mask = brief.source, brief.mask
-    return Intake(brief=brief, run_dir=run_dir, references=references, source=source, mask=mask)
+        source, mask, sketch = brief.source, brief.mask, brief.sketch
+    return Intake(brief=brief, run_dir=run_dir, references=references, source=source, mask=mask, sketch=sketch)
 
 
 __all__ = ["Intake", "default_run_dir", "safe_run_dir", "take_in", "thread_of"]

@@ -27,6 +27,7 @@ from agent.loop.generation import produce
 from agent.loop.planning import generation_prompt, get_planner
 from agent.loop.planning.edit import plan_edit
 from agent.loop.planning.requirements import requirements_for
+from agent.loop.planning.sketch import plan_from_sketch
 from agent.loop.report import build_report
 from agent.loop.state import CriticTask, LoopState
 from agent.loop.stopping import drafts_affordable, stop_reason
@@ -89,6 +90,8 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
     try:
         references = [store.put_reference(source, f"references[{i}]") for i, source in enumerate(intake.references)]
         the_plan = get_planner(settings.planner, settings).plan(brief, references, store)
+        if intake.sketch is not None:
+            the_plan = plan_from_sketch(brief, the_plan, store.put_reference(intake.sketch, "sketch"), store)
         if intake.source is not None:
             source = store.put_reference(intake.source, "source")
             mask = store.put_reference(intake.mask, "mask") if intake.mask is not None else None

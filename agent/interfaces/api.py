@@ -84,14 +84,16 @@ def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_t
                critics: Iterable[str] = (), seed: int = 0, max_iterations: int | None = None,
                max_seconds: float | None = None, max_cost: float | None = None, patience: int | None = None,
                source: str | Path | None = None, mask: str | Path | None = None,
-               region: Iterable[int] | None = None, keep: str | None = None) -> Brief:
+               region: Iterable[int] | None = None, keep: str | None = None,
+               sketch: str | Path | None = None) -> Brief:
     """Build and validate a Brief (reference, source and mask files included); raises BriefError naming the bad
     field. With a `source` the brief is an edit and the prompt its instruction."""
     budget = {k: v for k, v in {"max_iterations": max_iterations, "max_seconds": max_seconds,
                                 "max_cost": max_cost, "patience": patience}.items() if v is not None}
     edit: dict[str, Any] = {k: v for k, v in {
         "source": Path(source) if source is not None else None, "mask": Path(mask) if mask is not None else None,
-        "region": tuple(region) if region is not None else None, "keep": keep}.items() if v is not None}
+        "region": tuple(region) if region is not None else None, "keep": keep,
+        "sketch": Path(sketch) if sketch is not None else None}.items() if v is not None}
     try:
         brief = Brief(prompt=prompt, references=[Path(r) for r in references], required_text=list(required_text),
                       aspect_ratio=aspect, size=size, thresholds=thresholds or {}, critics=list(critics), seed=seed,
@@ -102,7 +104,7 @@ def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_t
         check_references(brief.references)
     except ImageInputError as e:
         raise BriefError(f"references: {e}") from None
-    for name in ("source", "mask"):
+    for name in ("source", "mask", "sketch"):
         value = getattr(brief, name)
         if value is not None and not value.startswith("data:"):
             try:
@@ -256,16 +258,17 @@ async def agenerate(prompt: str, *, references: Iterable[str | Path] = (), requi
                     max_iterations: int | None = None, max_seconds: float | None = None,
                     max_cost: float | None = None, patience: int | None = None,
                     thresholds: dict[str, float] | None = None, critics: Iterable[str] = (), seed: int = 0,
-                    out: str | Path | None = None,
+                    out: str | Path | None = None, sketch: str | Path | None = None,
                     thread_id: str | None = None, config: PixloopConfig | None = None,
                     on_event: EventHandler | None = None, if_exists: IfExists = "refuse") -> RunResult:
     """Plan, generate, check and correct an image; returns the best candidate and its report.
 
+    With a `sketch` (a drawing or wireframe) the layout follows its boxes and the structure critic checks it.
     Raises BriefError for invalid input. A backend failure returns status 'failed'.
     """
     brief = make_brief(prompt, references=references, required_text=required_text, aspect=aspect, size=size,
                        thresholds=thresholds, critics=critics, seed=seed, max_iterations=max_iterations,
-                       max_seconds=max_seconds, max_cost=max_cost, patience=patience)
+                       max_seconds=max_seconds, max_cost=max_cost, patience=patience, sketch=sketch)
     config = config or PixloopConfig(backend=backend)
     return await arun(brief, config, out=out, thread_id=thread_id, on_event=on_event, if_exists=if_exists)
 

@@ -102,6 +102,8 @@ class Brief(Model):
     region: tuple[int, int, int, int] | None = Field(None, description="edit only this box of the source: x, y, "
                                                                         "width, height in pixels")
     keep: EditKeep | None = Field(None, description="edit everything but this (subject, person, product, text)")
+    sketch: ReferenceSource | None = Field(None, description="a sketch or wireframe whose layout the image follows "
+                                                             "(a path or data URL)")
 
     @model_validator(mode="after")
     def _edit_inputs_agree(self) -> Brief:

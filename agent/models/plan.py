@@ -147,6 +147,9 @@ class Plan(Model):
     source: ImageRef | None = Field(None, description="image being edited (edit mode)")
     mask: ImageRef | None = Field(None, description="edit mask: white = may change")
     edit: EditSpec | None = Field(None, description="edit mode: what the instruction changes and what it keeps")
+    sketch: ImageRef | None = Field(None, description="the sketch whose layout the image follows")
+    panels: list[Box] = Field(default_factory=list,
+                              description="the sketch's boxes without text: image or colour blocks of the mockup")
     requirements: list[Requirement] = Field(default_factory=list,
                                             description="what the brief asks for and which critic verifies each")
     deliver_at_planned_size: bool = Field(

@@ -14,6 +14,7 @@ from agent.backends.compose.background import render_background
 from agent.backends.compose.canvas import cover_fit
 from agent.backends.compose.edit import apply_edit, blend_inside
 from agent.backends.compose.fonts import missing_glyphs
+from agent.backends.compose.panels import draw_panels
 from agent.backends.compose.subjects import place_subjects
 from agent.backends.compose.text import draw_text
 from agent.backends.sd import open_ref
@@ -36,6 +37,8 @@ def render(plan: Plan, seed: int, store: Any | None = None, *,
             meta["background"] = {"kind": "base_image"}
         else:
             canvas, meta["background"] = render_background(plan, seed, store)
+            if plan.panels:
+                meta["panels"] = draw_panels(canvas, plan)
             if plan.subjects:
                 meta["subjects"] = place_subjects(canvas, plan.subjects, store)
         text_boxes: dict[str, list[int]] = {}

@@ -53,6 +53,9 @@ def add_run_parser(sub: Any) -> None:
 
 def add_loop_options(p: Any) -> None:
     """The options every command that runs the loop takes: backend, budgets, thresholds, run folder, output."""
+    p.add_argument("--sketch", metavar="IMG", help="a sketch or wireframe whose layout to follow: its boxes become "
+                   "the layout, the text written in them the text (unless given), and the structure critic checks "
+                   "the result keeps it")
     p.add_argument("--backend", "-b", default="compose",
                      help="image backend (default: compose, the embedded offline renderer)")
     p.add_argument("--max-iterations", "-n", type=int, metavar="N", help="most candidates to generate (default 4)")
@@ -148,7 +151,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def brief_options(args: argparse.Namespace) -> dict[str, Any]:
     """The brief fields every loop command takes from its options."""
-    return {"thresholds": dict(args.threshold), "critics": args.critic, "seed": args.seed,
+    return {"thresholds": dict(args.threshold), "critics": args.critic, "seed": args.seed, "sketch": args.sketch,
             "max_iterations": args.max_iterations, "max_seconds": args.max_seconds, "max_cost": args.max_cost,
             "patience": args.patience}
 

@@ -153,7 +153,12 @@ def plan_edit(brief: Brief, base: Plan, source: ImageRef, mask: ImageRef | None,
     if faces is None:
         finder = getattr(get_critic("face"), "find_faces", None)
         faces = list(finder(src)) if callable(finder) else []
-    if origin == "derived" and kind == "region" and faces and np.asarray(the_mask).min() == 255:
+    if origin in ("derived", "keep") and not np.asarray(the_mask).any():
+        # the segmentation found nothing to change (no clothing where it looked): change anything but the faces
+        the_mask = without_faces(Image.new("L", size, 255), faces)
+        method = f"{method}, which found nothing to change: everything but the faces may change (give --mask or " \
+                 "--region for a precise edit)"
+    elif origin == "derived" and kind == "region" and faces and np.asarray(the_mask).min() == 255:
         the_mask = without_faces(the_mask, faces)  # nothing named: change anything but who the people are
         method = ("the instruction names no region: everything but the faces may change (give --mask or --region "
                   "for a precise edit)")
