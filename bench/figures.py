@@ -101,6 +101,38 @@ def main() -> None:
            panel(Image.open(r.final_image or ""), f"result: {r.status}")],
           [f"pixloop run 'A summer campaign poster ... \"NEW TASTE\"' -r model.png -r bottle.png  ->  {r.status}",
            *requirement_lines(r.report)], OUT / "fusion.jpg")
+    sketch_figure(tmp)
+
+
+def wireframe(path: Path) -> Path:
+    """A hand-drawn-looking wireframe: a headline box, a crossed image placeholder, a button."""
+    import random
+
+    rng = random.Random(3)
+    img = Image.new("RGB", (800, 1000), (250, 249, 245))
+    d = ImageDraw.Draw(img)
+    for x0, y0, x1, y1 in ((60, 60, 740, 260), (60, 320, 740, 760), (240, 820, 560, 940)):
+        pts = []
+        for (ax, ay), (bx, by) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)),
+                                   ((x0, y1), (x0, y0))):
+            pts += [(ax + (bx - ax) * t / 8 + rng.uniform(-3, 3), ay + (by - ay) * t / 8 + rng.uniform(-3, 3))
+                    for t in range(9)]
+        d.line([*pts, pts[0]], fill=(40, 40, 40), width=4, joint="curve")
+    d.line((60, 320, 740, 760), fill=(60, 60, 60), width=3)
+    d.line((740, 320, 60, 760), fill=(60, 60, 60), width=3)
+    d.text((400, 160), "SUMMER SALE", fill=(30, 30, 30), font=load_font("lato-bold", 70), anchor="mm")
+    d.text((400, 880), "SHOP NOW", fill=(30, 30, 30), font=load_font("lato-regular", 44), anchor="mm")
+    img.save(path)
+    return path
+
+
+def sketch_figure(tmp: Path) -> None:
+    sketch = wireframe(tmp / "wireframe.png")
+    r = generate('A mockup of a shop page that says "WINTER SALE" and "BUY NOW"', sketch=sketch, out=tmp / "sketch")
+    strip([panel(Image.open(sketch), "sketch (wireframe.png)"), panel(Image.open(r.final_image or ""),
+           f"result: {r.status}")],
+          [f"pixloop run '... \"WINTER SALE\" and \"BUY NOW\"' --sketch wireframe.png  ->  {r.status}",
+           *requirement_lines(r.report)], OUT / "sketch.jpg")
 
 
 if __name__ == "__main__":

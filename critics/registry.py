@@ -23,6 +23,7 @@ CRITICS: Registry[Critic] = Registry(
         "spec": "critics.spec:SpecCritic",
         "preservation": "critics.preservation:PreservationCritic",
         "reference": "critics.reference:ReferenceCritic",
+        "structure": "critics.structure:StructureCritic",
         "vlm": "critics.vlm:VlmJudge",
     })
 """Adding a built-in critic is one module and one line here; a plugin adds an entry point instead."""

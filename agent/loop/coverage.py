@@ -21,6 +21,7 @@ NO_CRITIC = {
     "text": "the OCR critic is not enabled",
     "canvas": "the spec critic is not enabled",
     "preservation": "the preservation critic is not enabled",
+    "layout": "the structure critic is not enabled",
 }
 
 

@@ -165,6 +165,34 @@ class PreservationEvidence(Evidence):
         return self.scores.get("inside", 1.0) < limit
 
 
+class StructureRegion(Evidence):
+    """One box of the sketch and how the candidate keeps it: found in place, moved (offset as a share of the
+    canvas's width and height), or missing."""
+
+    index: int
+    name: str = ""
+    box: PixelBox | None = Field(None, description="where the aligned sketch puts it, in the candidate's pixels")
+    found: bool = False
+    score: float = 0.0
+    offset: list[float] | None = Field(None, description="[dx, dy] to where it was found, share of width/height")
+    moved_to: PixelBox | None = None
+
+
+class StructureEvidence(Evidence):
+    """What the structure critic measured against the sketch: edge correspondence both ways, the global
+    alignment, and each sketch box found, moved or missing."""
+
+    scores: dict[str, float] = Field(default_factory=dict, description="'edges', 'regions'")
+    edge_recall: float | None = None
+    edge_precision: float | None = None
+    regions: list[StructureRegion] = Field(default_factory=list)
+    overlay: str | None = None
+
+    def drifted(self) -> list[StructureRegion]:
+        """The sketch boxes the candidate does not keep in place (moved or missing)."""
+        return [r for r in self.regions if not r.found]
+
+
 E = TypeVar("E", bound=Evidence)
 
 
@@ -174,5 +202,5 @@ def read_evidence(verdict: Verdict, model: type[E]) -> E:
 
 
 __all__ = ["ArtifactsEvidence", "Evidence", "FaceEvidence", "IdentityMatch", "PreservationEvidence", "ReadLine",
-           "RatioReading", "ReferenceEvidence", "ReferenceMatch", "SpecEvidence", "TextEvidence", "TextReading",
-           "read_evidence"]
+           "RatioReading", "ReferenceEvidence", "ReferenceMatch", "SpecEvidence", "StructureEvidence", "StructureRegion",
+           "TextEvidence", "TextReading", "read_evidence"]

@@ -13,7 +13,8 @@ from pydantic import Field
 
 from agent.models.base import Model
 
-RequirementKind = Literal["text", "identity", "object", "canvas", "preservation", "content", "style", "count"]
+RequirementKind = Literal["text", "identity", "object", "canvas", "preservation", "layout", "content", "style",
+                          "count"]
 RequirementStatus = Literal["passed", "failed", "unverified"]
 
 
@@ -21,7 +22,8 @@ class Requirement(Model):
     """One thing the brief asks for, which critic (if any) verifies it, and whether it holds.
 
     Kinds: required `text`; a reference person's `identity`; a reference `object` (product); the `canvas`
-    (size and aspect); for an edit, `preservation` (only the masked area changes); the prompt's `content`
+    (size and aspect); for an edit, `preservation` (only the masked area changes); with a sketch, its `layout`;
+    the prompt's `content`
     (objects, scene), `style` and `count` words."""
 
     text: str

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -17,6 +18,7 @@ from agent import edit
 from agent.interfaces.cli import main
 from agent.models import Brief, PixloopConfig
 from agent.runtime.confine import Confinement
+from critics.preservation.pixels import ssim_map
 from graphs import build_pixloop_graph
 
 PORTRAIT = "alex_lacamoire_1.jpg"
@@ -73,6 +75,11 @@ def test_a_background_edit_derives_a_mask_that_keeps_the_person(portrait: Path, 
     x0, y0, x1, y1 = face["evidence"]["identities"][0]["box"]
     assert (mask[y0:y1, x0:x1] == 0).mean() > 0.9, "the face is kept, not edited"
     assert face["evidence"]["identities"][0]["same"]
+    before, after = rgb(portrait), rgb(result.run_dir / "final.png")
+    grey = [cv2.cvtColor(a.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255 for a in (before, after)]
+    assert ssim_map(grey[0][y0:y1, x0:x1], grey[1][y0:y1, x0:x1]).mean() >= 0.9, "the face region is preserved"
+    changed = np.abs(after - before).max(axis=2) > 24
+    assert changed[mask > 0].mean() > 0.5, "the background changed"
     kinds = {r["verified_by"] for r in report["requirements"] if r["status"] == "passed"}
     assert {"preservation", "face", "spec"} <= kinds
 

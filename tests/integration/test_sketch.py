@@ -65,6 +65,11 @@ def test_run_with_a_sketch_follows_its_layout(wireframe: Path, tmp_path: Path, c
     texts = {e["content"]: e["region"] for e in plan["text"]}
     assert texts["WINTER SALE"]["y"] < 0.1 and texts["BUY NOW"]["y"] > 0.8, "the brief's text in the sketch's boxes"
     assert len(plan["panels"]) == 1
+    final_verdicts = next(c for c in report["candidates"] if c["id"] == report["final"]["candidate"])["verdicts"]
+    structure = next(v for v in final_verdicts if v["critic"] == "structure")
+    assert structure["passed"], "the structure critic checked the result against the sketch"
+    layout = next(r for r in report["requirements"] if r["kind"] == "layout")
+    assert layout["verified_by"] == "structure" and layout["status"] == "passed"
     final = np.asarray(Image.open(run / "final.png").convert("RGB")).astype(int)
     h, w = final.shape[:2]
     panel = final[int(0.35 * h):int(0.7 * h), int(0.15 * w):int(0.85 * w)]

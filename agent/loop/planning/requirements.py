@@ -110,6 +110,9 @@ def requirements_for(brief: Brief, plan: Plan) -> list[Requirement]:
         else:
             reqs.append(Requirement(text=f"the object in {s.name or s.id + chr(39) + 's reference photo'}",
                                     kind="object", verified_by=by("reference"), ref=s.id))
+    if plan.sketch is not None:
+        reqs.append(Requirement(text=f"the sketch's layout ({len(plan.text)} text box(es), {len(plan.panels)} "
+                                     "panel(s))", kind="layout", verified_by=by("structure")))
     if plan.edit is not None:
         reqs.append(Requirement(text=f"only the masked area changes ({plan.edit.mask_share:.0%} of the source)",
                                 kind="preservation", verified_by=by("preservation")))

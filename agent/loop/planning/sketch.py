@@ -1,12 +1,12 @@
 """Reading a sketch or wireframe as the layout to follow: its boxes, and the text written in them.
 
-A sketch is dark strokes on a light ground (pen on paper, a wireframe tool's export). The strokes are found by an
-adaptive threshold; closed boxes are the outer contours whose fill is mostly enclosed by strokes and that cover at
-least MIN_BOX_SHARE of the sketch; text is read by the OCR critic's engine (rapidocr). A box with text in it
-becomes a text element with that text (unless the brief gives its own required text, which fills the text boxes
-top to bottom); a box without text is a panel (an image or colour block in the mockup); text outside every box is
-a text element where it was written. The plan keeps the sketch (`Plan.sketch`) so the structure critic can check
-the result follows it.
+A sketch is dark strokes on a light ground (pen on paper, a wireframe tool's export). The strokes and closed
+boxes are found exactly as the structure critic finds them (`critics.structure.layout`: an adaptive threshold,
+contours that are mostly filled and neither scribbles nor the page's frame); text is read by the OCR critic's
+engine (rapidocr). A box with text in it becomes a text element with that text (unless the brief gives its own
+required text, which fills the text boxes top to bottom); a box without text is a panel (an image or colour
+block in the mockup); text outside every box is a text element where it was written. The plan keeps the sketch
+(`Plan.sketch`) so the structure critic can check the result follows it.
 """
 
 from __future__ import annotations
@@ -14,20 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
-import numpy as np
 from PIL import Image
 
 from agent.loop.planning.edit import nearest_aspect_ratio
 from agent.loop.planning.rules import ROLES
 from agent.models import Box, Brief, ImageRef, Plan, TextElement, canvas_size
 from critics import checks_for
+from critics.structure.layout import find_boxes, sketch_ink, work_size
 
-MIN_BOX_SHARE = 0.01
-"""A box smaller than this share of the sketch is a scribble, not a region."""
-MAX_BOX_SHARE = 0.92
-"""A box larger than this is the sketch's frame (the page or the screen), not a region."""
-WORK_SIDE = 1024
 TEXT_MIN_SCORE = 0.6
 
 
@@ -55,53 +49,13 @@ class SketchLayout:
         return [r for r in self.regions if not r.text]
 
 
-def strokes(image: Image.Image) -> tuple[np.ndarray, float]:
-    """The sketch's strokes (bool) at long side <= WORK_SIDE, and the scale used."""
-    grey = np.asarray(image.convert("L"))
-    scale = min(1.0, WORK_SIDE / max(grey.shape))
-    if scale < 1.0:
-        grey = cv2.resize(grey, (round(grey.shape[1] * scale), round(grey.shape[0] * scale)),
-                          interpolation=cv2.INTER_AREA)
-    block = max(15, (min(grey.shape) // 20) | 1)
-    ink = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, block, 15)
-    ink = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    return ink > 0, scale
-
-
-def find_boxes(ink: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Closed, roughly rectangular regions drawn in the strokes (x0, y0, x1, y1 in ink pixels), nested ones
-    included, largest first."""
-    h, w = ink.shape
-    closed = cv2.dilate(ink.astype(np.uint8) * 255, np.ones((5, 5), np.uint8))
-    contours, _ = cv2.findContours(closed, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
-    out: list[tuple[int, int, int, int]] = []
-    for c in contours:
-        x, y, bw, bh = cv2.boundingRect(c)
-        share = bw * bh / float(w * h)
-        if share < MIN_BOX_SHARE or share > MAX_BOX_SHARE:
-            continue
-        area = cv2.contourArea(c)
-        if area < 0.75 * bw * bh:  # not a box: a scribble or a word's outline
-            continue
-        box = (x, y, x + bw, y + bh)
-        if any(_same(box, o) for o in out):
-            continue  # the inner and outer edge of one drawn line
-        out.append(box)
-    return sorted(out, key=lambda b: -(b[2] - b[0]) * (b[3] - b[1]))
-
-
-def _same(a: tuple[int, int, int, int], b: tuple[int, int, int, int], tol: float = 0.04) -> bool:
-    span = max(a[2] - a[0], a[3] - a[1], b[2] - b[0], b[3] - b[1])
-    return all(abs(p - q) <= tol * span for p, q in zip(a, b))
-
-
 def read_sketch(image: Image.Image) -> SketchLayout:
     """The sketch's boxes and the text in and around them (OCR), as relative regions."""
     from critics.ocr import read_image
 
-    ink, scale = strokes(image)
-    h, w = ink.shape
-    boxes = find_boxes(ink)
+    w, h = work_size(*image.size)  # the structure critic reads the same strokes and boxes
+    scale = w / image.width
+    boxes = [b.box for b in find_boxes(sketch_ink(image, (w, h)))]
     lines = [ln for ln in read_image(image).lines if ln.score >= TEXT_MIN_SCORE and ln.text.strip()]
     texts: dict[int, list[tuple[float, float, str]]] = {}
     loose: list[tuple[tuple[float, float, float, float], str]] = []
@@ -171,5 +125,4 @@ def plan_from_sketch(brief: Brief, base: Plan, sketch: ImageRef, store: Any) -> 
     return plan
 
 
-__all__ = ["MAX_BOX_SHARE", "MIN_BOX_SHARE", "SketchLayout", "SketchRegion", "find_boxes", "plan_from_sketch",
-           "read_sketch", "strokes"]
+__all__ = ["SketchLayout", "SketchRegion", "plan_from_sketch", "read_sketch"]
