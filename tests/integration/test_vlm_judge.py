@@ -82,7 +82,7 @@ def test_spelling_and_identity_problems_are_deferred_to_the_measured_critics() -
     assert len(verdict.evidence["deferred"]) == 2 and verdict.feedback.startswith("the ball casts two shadows")
     prompt = app.state.requests.items[0].body["messages"][0]["content"][0]["text"]
     assert "do not judge spelling" in prompt and "resembles a reference photo" in prompt
-    assert {"ocr", "face", "spec", "artifacts", "preservation", "reference"} == set(outranked_by())
+    assert {"ocr", "face", "spec", "artifacts", "preservation", "reference", "structure"} == set(outranked_by())
 
 
 def test_applies_only_when_configured(monkeypatch) -> None:
