@@ -42,6 +42,9 @@ VERIFY_SIDE = 96
 """Long side the region and the silhouette are compared at."""
 ROTATIONS = tuple(range(-35, 36, 5))
 """Rotations (degrees) the region is tried at against the silhouette."""
+STANDOUT_MIN = 18.0
+"""Lab distance from the surroundings' colour above which a pixel stands out (at least 2.5 x the surroundings'
+own spread)."""
 MIN_IOU = 0.9
 """Overlap of the region's shape with the silhouette (aligned by centroid, area and the best rotation) for the
 object to count as found: unoccluded plain objects reach 0.96-1.0 under every scale, rotation and lighting
@@ -140,6 +143,29 @@ def region_shape(likeness: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
     return fill_holes(np.where(labels == best, 255, 0).astype(np.uint8)) if counts[best] > 0 else None
 
 
+def foreground_shape(crop: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """What stands out from the crop's own surroundings (its border's colour, in Lab) as one shape: the regions
+    that lie mostly inside `box`, holes filled; None if there is none."""
+    lab = cv2.cvtColor(np.ascontiguousarray(crop), cv2.COLOR_RGB2LAB).astype(np.float32)
+    border = np.concatenate([lab[:3].reshape(-1, 3), lab[-3:].reshape(-1, 3), lab[:, :3].reshape(-1, 3),
+                             lab[:, -3:].reshape(-1, 3)])
+    distance = np.linalg.norm(lab - np.median(border, axis=0), axis=2)
+    spread = float(np.percentile(np.linalg.norm(border - np.median(border, axis=0), axis=1), 90))
+    m = (distance > max(STANDOUT_MIN, 2.5 * spread)).astype(np.uint8) * 255
+    likeness = m.astype(np.float32) / 255.0
+    shape = region_shape(likeness, box)
+    if shape is None:
+        return None
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    x0, y0, x1, y1 = box
+    inside = labels[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+    counts = np.bincount(inside.ravel(), minlength=n)
+    parts = [k for k in range(1, n) if counts[k] >= 0.8 * stats[k, cv2.CC_STAT_AREA] and counts[k] > 0]
+    if not parts:
+        return shape
+    return fill_holes(np.isin(labels, parts).astype(np.uint8) * 255)
+
+
 def aligned_iou(region: np.ndarray, silhouette: np.ndarray) -> float:
     """Overlap of two binary shapes after matching centroids and areas, at the best of ROTATIONS."""
     mr, ms = cv2.moments(region, binaryImage=True), cv2.moments(silhouette, binaryImage=True)
@@ -175,6 +201,11 @@ def verify(rgb: np.ndarray, hit: TemplateHit, model: np.ndarray, target: np.ndar
     likeness = back_project(hsv_of(crop), model)
     box = (round((x0 - cx0) * s), round((y0 - cy0) * s), round((x1 - cx0) * s), round((y1 - cy0) * s))
     region = region_shape(likeness, box)
+    standout = foreground_shape(crop, box)
+    if region is None or (standout is not None and aligned_iou(standout, target) > aligned_iou(region, target)):
+        # a plain object in several flat colours: its own colours cover only part of it, while the whole of it
+        # stands out from what surrounds it
+        region = standout
     if region is None:
         return TemplateHit(box=hit.box, fit=hit.fit, iou=0.0)
     ys, xs = np.nonzero(region)

@@ -236,6 +236,24 @@ def test_a_plain_mug_is_found_by_its_colour_and_silhouette_at_60_percent(store, 
     assert iou(list(found.box.as_tuple()), truth) >= 0.8  # type: ignore[union-attr]
 
 
+def test_a_plain_watch_in_several_flat_colours_is_found_on_a_background_like_its_strap(store, critic) -> None:
+    """Its colours alone cover only part of it (strap, bezel, face): the whole stands out from the backdrop."""
+    watch = Image.new("RGB", (300, 400), (246, 246, 244))
+    d = ImageDraw.Draw(watch)
+    d.rectangle((120, 0, 180, 400), fill=(92, 60, 40))
+    d.ellipse((70, 120, 230, 280), fill=(190, 190, 200))
+    d.ellipse((85, 135, 215, 265), fill=(20, 30, 70))
+    alpha = Image.fromarray(((np.asarray(watch).astype(int) - 246).__abs__().sum(axis=2) > 20).astype(np.uint8) * 255)
+    ground = np.zeros((768, 1024, 3), np.uint8)
+    ground[...] = np.linspace([110, 50, 10], [230, 110, 20], 1024).astype(np.uint8)[None, :, :]
+    image, truth = paste(Image.fromarray(ground), watch, alpha, (600, 200), scale=0.9)
+    plan, refs = product_plan(store, ("watch.png", watch))
+    v, ev = run_check(critic, image, plan, store, refs)
+    (found,) = ev.references
+    assert v.passed and found.found, v.feedback
+    assert iou(list(found.box.as_tuple()), truth) >= 0.8  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("decoy", [("ball", RED), ("mug", BLUE)])
 def test_a_red_ball_or_a_blue_mug_is_not_the_plain_red_mug(store, critic, decoy) -> None:
     mug, _ = plain("mug")
