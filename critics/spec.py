@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from agent.models import ASPECT_RATIOS, Plan, Verdict
+from agent.models import Plan, Verdict, nearest_aspect_ratio
 from agent.models.evidence import SpecEvidence
 from critics.base import CheckContext, CriticBase, CriticInfo
 
@@ -117,7 +117,7 @@ def ratio_value(aspect_ratio: str) -> float:
 
 def nearest_ratio_name(value: float) -> str:
     """The closest named ratio ('16:9'); prefixed with '~' when it is more than the tolerance away."""
-    best = min(ASPECT_RATIOS, key=lambda r: abs(math.log(value / ratio_value(r))))
+    best = nearest_aspect_ratio(value, 1.0)
     return best if abs(value / ratio_value(best) - 1) <= RATIO_TOLERANCE else f"~{best}"
 
 

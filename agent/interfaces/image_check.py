@@ -16,7 +16,17 @@ from typing import Any
 from pydantic import BaseModel
 
 from agent.loop.planning import looks_like_person
-from agent.models import ASPECT_RATIOS, LONG_SIDE, Box, CheckSpec, Plan, Subject, TextElement, Verdict
+from agent.models import (
+    ASPECT_RATIOS,
+    LONG_SIDE,
+    Box,
+    CheckSpec,
+    Plan,
+    Subject,
+    TextElement,
+    Verdict,
+    nearest_aspect_ratio,
+)
 from agent.models.errors import CriticUnavailable, InputError
 from agent.runtime.images import ImageInputError, load_image
 from agent.runtime.paths import prepare_out_dir
@@ -46,12 +56,8 @@ class CheckResult(BaseModel):
     """Critics that could not run (their engine or endpoint is unavailable): nothing of theirs was verified."""
 
 
-def nearest_ratio(width: int, height: int) -> str:
-    """The supported aspect ratio closest to width/height (log distance)."""
-    import math
-
-    r = math.log(width / height)
-    return min(ASPECT_RATIOS, key=lambda a: abs(math.log(int(a.split(":")[0]) / int(a.split(":")[1])) - r))
+nearest_ratio = nearest_aspect_ratio
+"""The supported aspect ratio closest to width/height (`agent.models.nearest_aspect_ratio`)."""
 
 
 def parse_size(text: str) -> tuple[int, int]:

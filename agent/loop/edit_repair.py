@@ -77,16 +77,14 @@ def restore_outside(candidate: Image.Image, source: Image.Image, mask: Image.Ima
 
 def tightened_mask(mask: Image.Image, faces: Sequence[PixelBox] = ()) -> Image.Image:
     """The mask eroded by TIGHTEN_SHARE of the long side, with each kept face (grown by FACE_GUARD) cut out."""
+    from agent.loop.planning.edit import without_faces
+
     m = np.asarray(mask.convert("L")) >= 128
     h, w = m.shape
     k = max(2, round(TIGHTEN_SHARE * max(w, h)))
-    out = cv2.erode(m.astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8))
-    for b in faces:
-        gx, gy = round((b.x1 - b.x0) * FACE_GUARD), round((b.y1 - b.y0) * FACE_GUARD)
-        out[max(0, b.y0 - gy):min(h, b.y1 + gy), max(0, b.x0 - gx):min(w, b.x1 + gx)] = 0
-    if not out.any():
-        out = m.astype(np.uint8)  # nothing left to edit: keep the original mask
-    return Image.fromarray(out * 255)
+    eroded = Image.fromarray(cv2.erode(m.astype(np.uint8), np.ones((2 * k + 1, 2 * k + 1), np.uint8)) * 255)
+    out = without_faces(eroded, [b.as_tuple() for b in faces], grow=FACE_GUARD)
+    return out if out.getbbox() else Image.fromarray(m.astype(np.uint8) * 255)  # nothing left: the original
 
 
 __all__ = ["FACE_GUARD", "FEATHER_SHARE", "TIGHTEN_SHARE", "measure_shift", "restore_outside", "tightened_mask"]

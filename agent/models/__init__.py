@@ -16,6 +16,7 @@ from agent.models.brief import (
     Budget,
     SizeTier,
     canvas_size,
+    nearest_aspect_ratio,
 )
 from agent.models.config import PixloopConfig, public_config
 from agent.models.edit import EDIT_KEEPS, EditKeep, EditKind, EditSpec, MaskOrigin
@@ -58,7 +59,7 @@ CHECKPOINTED_MODELS: tuple[type, ...] = (
 """The models graph state holds; the checkpointer's msgpack allow-list is built from this."""
 
 __all__ = [
-    "EDIT_KEEPS", "EditKeep", "EditKind", "EditSpec", "MaskOrigin",
+    "EDIT_KEEPS", "EditKeep", "nearest_aspect_ratio", "EditKind", "EditSpec", "MaskOrigin",
     "ASPECT_RATIOS", "CHECKPOINTED_MODELS", "LONG_SIDE", "SIZE_TIERS", "STRATEGIES", "Action", "AspectRatio",
     "BackendError", "Box", "Brief", "BriefError", "Budget", "Candidate", "CandidateStrategy", "CheckSpec",
     "ConfigError", "CriticError", "CriticUnavailable", "FaceEvidence", "ImageInputError", "ImageRef", "InputError",

@@ -30,6 +30,12 @@ def canvas_size(aspect_ratio: str, size: str) -> tuple[int, int]:
     return (long_side, short) if a >= b else (short, long_side)
 
 
+def nearest_aspect_ratio(width: float, height: float) -> str:
+    """The named aspect ratio closest to width/height (log distance): how an image of any size is described."""
+    r = math.log(width / height)
+    return min(ASPECT_RATIOS, key=lambda a: abs(math.log(int(a.split(":")[0]) / int(a.split(":")[1])) - r))
+
+
 def _fspath(value: Any) -> Any:
     return os.fspath(value) if isinstance(value, os.PathLike) else value
 

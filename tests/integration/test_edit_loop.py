@@ -131,3 +131,19 @@ def test_an_edit_that_spills_or_shifts_is_restored_from_the_source(portrait: Pat
     outside = np.ones(before.shape[:2], bool)
     outside[:230, :270] = False
     assert np.abs(after - before)[outside].mean() < 1.0
+
+
+def test_a_tightened_mask_is_eroded_and_keeps_the_faces_out() -> None:
+    from agent.loop.edit_repair import tightened_mask
+    from agent.models import PixelBox
+
+    mask = Image.new("L", (400, 300), 0)
+    mask.paste(255, (100, 50, 300, 250))
+    face = PixelBox(x0=180, y0=100, x1=220, y1=140)
+    tight = np.asarray(tightened_mask(mask, [face])) > 0
+    assert tight[150, 200 - 60] and not tight[52, 150], "eroded at the edge, kept inside"
+    assert not tight[95:145, 175:225].any(), "the face (and a guard around it) may not change"
+    assert not tight[:, :100].any() and not tight[:, 300:].any()
+    whole_face = PixelBox(x0=90, y0=40, x1=310, y1=260)
+    assert np.array_equal(np.asarray(tightened_mask(mask, [whole_face])) > 0, np.asarray(mask) > 0), \
+        "nothing left to edit: the original mask"

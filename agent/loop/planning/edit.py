@@ -11,13 +11,12 @@ Product references are objects to insert (the reference critic finds them in the
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from agent.models import ASPECT_RATIOS, Box, Brief, EditSpec, ImageRef, Plan, SizeTier, Subject
+from agent.models import Box, Brief, EditSpec, ImageRef, Plan, SizeTier, Subject, nearest_aspect_ratio
 from agent.models.errors import ImageInputError
 from critics import checks_for, get_critic
 
@@ -27,12 +26,6 @@ KEPT_FACE_SHARE = 0.5
 """A face counts as kept (its identity is checked) when at least this share of its box lies outside the mask."""
 MAX_KEPT_PEOPLE = 6
 PREVIEW_TINT = (230, 57, 70)
-
-
-def nearest_aspect_ratio(width: int, height: int) -> str:
-    """The named aspect ratio closest to width/height (log distance)."""
-    r = math.log(width / height)
-    return min(ASPECT_RATIOS, key=lambda a: abs(math.log(int(a.split(":")[0]) / int(a.split(":")[1])) - r))
 
 
 def tier_for(long_side: int) -> SizeTier:

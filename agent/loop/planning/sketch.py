@@ -16,9 +16,8 @@ from typing import Any
 
 from PIL import Image
 
-from agent.loop.planning.edit import nearest_aspect_ratio
 from agent.loop.planning.rules import ROLES
-from agent.models import Box, Brief, ImageRef, Plan, TextElement, canvas_size
+from agent.models import Box, Brief, ImageRef, Plan, TextElement, canvas_size, nearest_aspect_ratio
 from critics import checks_for
 from critics.structure.layout import find_boxes, sketch_ink, work_size
 
