@@ -63,8 +63,7 @@ def score_at_least(value: float, limit: float, best: float = 1.0) -> float:
 
 def sketch_of(plan: Plan | None) -> ImageRef | None:
     """The plan's sketch (``Plan.sketch``), or None."""
-    ref = getattr(plan, "sketch", None) if plan is not None else None
-    return ref if isinstance(ref, ImageRef) else None
+    return plan.sketch if plan is not None else None
 
 
 _CACHE: OrderedDict[tuple[str, tuple[int, int]], tuple[np.ndarray, list[SketchBox]]] = OrderedDict()

@@ -222,7 +222,7 @@ def setup(tmp_path, layout: list[Region], seed: int = 0, with_text: bool = True)
                         region=Box(x=r.x, y=r.y, w=r.w, h=r.h))
             for i, r in enumerate(layout) if with_text and r.kind in ("headline", "button")]
     plan = Plan(prompt="landing page mockup", width=1024, height=1024, aspect_ratio="1:1", size="1K", text=text)
-    plan = plan.model_copy(update={"sketch": ref})  # until Plan.sketch exists, the critic reads it with getattr
+    plan = plan.model_copy(update={"sketch": ref})
     return plan, CheckContext(candidate_id="c1", store=store)
 
 
