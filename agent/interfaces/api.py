@@ -25,7 +25,7 @@ from agent.models.errors import BriefError, ImageInputError, UnknownBackendError
 from agent.models.validation import format_validation_error
 from agent.runtime.checkpoint import run_checkpointer
 from agent.runtime.images import check_references, validate_image_file
-from agent.runtime.lock import RunLock
+from agent.runtime.lock import RunLock, refuse_if_in_use
 from agent.runtime.paths import check_thread_id
 from agent.runtime.secrets import mask_url
 from agent.runtime.store import ArtifactStore
@@ -200,6 +200,7 @@ def find_run_dir(thread_id: str, out: str | Path | None = None, out_root: str = 
     check_thread_id(thread_id, "--resume")
     run_dir = Path(out) if out else Path(out_root) / thread_id
     if not (run_dir / CHECKPOINT_DB).is_file():
+        refuse_if_in_use(run_dir)  # a run that has just started has its lock before its first checkpoint
         raise BriefError(f"no checkpointed run {thread_id!r} in {run_dir} (pass --out with the run's folder)")
     return run_dir
 

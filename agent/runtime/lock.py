@@ -40,10 +40,7 @@ class RunLock:
         except BlockingIOError:
             holder = _read(fd)
             os.close(fd)
-            raise RunFolderError(f"{self.path.parent} is in use: run {holder.get('thread_id', '?')!r} is being "
-                                 f"written by process {holder.get('pid', '?')} on {holder.get('host', '?')} since "
-                                 f"{holder.get('since', '?')}; wait for it to finish (or stop it) before resuming "
-                                 "or starting another run there") from None
+            raise _in_use(self.path.parent, holder) from None
         self.previous = _read(fd) or None
         record = {"pid": os.getpid(), "host": socket.gethostname(), "thread_id": self.thread_id,
                   "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -67,6 +64,30 @@ class RunLock:
         self.release()
 
 
+def refuse_if_in_use(run_dir: str | Path) -> None:
+    """Raise RunFolderError when a live process writes `run_dir`, without taking or changing its lock (a
+    stale lock's record is left for the writer that takes it over)."""
+    path = Path(run_dir) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise _in_use(path.parent, _read(fd)) from None
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _in_use(run_dir: Path, holder: dict[str, Any]) -> RunFolderError:
+    return RunFolderError(f"{run_dir} is in use: run {holder.get('thread_id', '?')!r} is being written by process "
+                          f"{holder.get('pid', '?')} on {holder.get('host', '?')} since {holder.get('since', '?')}; "
+                          "wait for it to finish (or stop it) before resuming or starting another run there")
+
+
 def _read(fd: int) -> dict[str, Any]:
     try:
         data = os.pread(fd, 4096, 0)
@@ -76,4 +97,4 @@ def _read(fd: int) -> dict[str, Any]:
         return {}
 
 
-__all__ = ["LOCK_FILE", "RunLock"]
+__all__ = ["LOCK_FILE", "RunLock", "refuse_if_in_use"]
