@@ -35,6 +35,8 @@ class Intake:
     mask: str | None = None
     sketch: str | None = None
     """A sketch whose layout the image follows, confined like the references."""
+    draft: str | None = None
+    """An image already made for the brief, checked as the first candidate; confined like the references."""
 
 
 def thread_of(config: RunnableConfig | None) -> str | None:
@@ -71,11 +73,13 @@ def take_in(state: dict[str, Any], config: RunnableConfig | None, settings: Pixl
         source = confinement.reference(brief.source, "source") if brief.source is not None else None
         mask = confinement.reference(brief.mask, "mask") if brief.mask is not None else None
         sketch = confinement.reference(brief.sketch, "sketch") if brief.sketch is not None else None
+        draft = confinement.reference(brief.draft, "draft") if brief.draft is not None else None
     else:
         run_dir = str(state.get("run_dir") or default_run_dir(config, settings.out_root))
         references = list(brief.references)
-        source, mask, sketch = brief.source, brief.mask, brief.sketch
-    return Intake(brief=brief, run_dir=run_dir, references=references, source=source, mask=mask, sketch=sketch)
+        source, mask, sketch, draft = brief.source, brief.mask, brief.sketch, brief.draft
+    return Intake(brief=brief, run_dir=run_dir, references=references, source=source, mask=mask, sketch=sketch,
+                  draft=draft)
 
 
 __all__ = ["Intake", "default_run_dir", "safe_run_dir", "take_in", "thread_of"]

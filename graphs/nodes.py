@@ -23,7 +23,7 @@ from agent.backends import get_backend
 from agent.loop import selection
 from agent.loop.correction import CorrectionContext, apply_action, correct
 from agent.loop.coverage import assess, unverified
-from agent.loop.generation import produce
+from agent.loop.generation import from_draft, produce
 from agent.loop.planning import generation_prompt, get_planner
 from agent.loop.planning.edit import plan_edit
 from agent.loop.planning.requirements import requirements_for
@@ -96,6 +96,7 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
             source = store.put_reference(intake.source, "source")
             mask = store.put_reference(intake.mask, "mask") if intake.mask is not None else None
             the_plan = plan_edit(brief, the_plan, source, mask, store)
+        draft = store.put_reference(intake.draft, "draft") if intake.draft is not None else None
     except PlanningError as e:
         message = str(e) if e.planner else f"{settings.planner} planner failed: {e}"
         return _refused(store, {"brief": brief, "references": references, "run_dir": run_dir}, "planning_error",
@@ -112,7 +113,7 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
                     text=[e.content for e in the_plan.text], references=[r.sha256 for r in references])
     dt = time.perf_counter() - t0
     return {"brief": brief, "plan": the_plan, "plan_ref": store.put_document(the_plan.model_dump(mode="json"), "plans"),
-            "references": references, "run_dir": run_dir,
+            "references": references, "draft": draft, "run_dir": run_dir,
             "iteration": 0, "status": "running", "best_id": None, "current_id": None, "stale_rounds": 0,
             "stop_reason": None, "elapsed_s": dt, "timings": {"plan": dt}}
 
@@ -168,10 +169,12 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
         label = "the time budget" + (f" (max_seconds {max_seconds:g})" if max_seconds is not None else "")
         with deadline(left, label) as scope:
             async with asyncio.timeout(None if left is None else left + BACKSTOP_GRACE_S) as backstop:
-                made = await produce(action, backend=backend, store=store, plan=the_plan, seed=seed, prompt=prompt,
-                                     references=state.get("references", []),
-                                     candidates={c.id: c for c in state.get("candidates", [])},
-                                     answer_retries=settings.answer_retries)
+                draft = state.get("draft") if iteration == 1 else None
+                made = [await asyncio.to_thread(from_draft, store, draft, settings.backend, seed)] if draft else \
+                    await produce(action, backend=backend, store=store, plan=the_plan, seed=seed, prompt=prompt,
+                                  references=state.get("references", []),
+                                  candidates={c.id: c for c in state.get("candidates", [])},
+                                  answer_retries=settings.answer_retries)
         candidates = [
             await asyncio.to_thread(_record, store, p.image, dict(
                 id=f"c{iteration}" + ("" if k == 0 else chr(ord("a") + k)), iteration=iteration, backend=p.backend,

@@ -107,6 +107,12 @@ def typeset(base: Image.Image, plan: Plan, element_ids: list[str], seed: int,
                    "text_boxes": meta.get("text_boxes", {})}
 
 
+def from_draft(store: ArtifactStore, draft: ImageRef, backend: str, seed: int) -> Produced:
+    """The first candidate when the brief came with an image already made (a model's interleaved stream made
+    it and was paid for it there): it is checked like any other, at no cost."""
+    return Produced(image=store.open(draft), backend=backend, seed=seed, meta={"draft": draft.sha256})
+
+
 async def produce(action: Action | None, *, backend: Any, store: ArtifactStore, plan: Plan, seed: int, prompt: str,
                   references: list[ImageRef], candidates: dict[str, Candidate], answer_retries: int = 1) -> list[Produced]:
     """The images for this iteration (delivered at the planned size when the plan says to upscale);

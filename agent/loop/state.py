@@ -61,6 +61,7 @@ class LoopState(TypedDict, total=False):
     plan: Plan
     plan_ref: str
     references: list[ImageRef]
+    draft: ImageRef | None
     iteration: int
     candidates: Annotated[list[Candidate], DeltaChannel(append_items)]
     verdicts: Annotated[list[Verdict], DeltaChannel(append_items)]

@@ -19,6 +19,23 @@ from agent.models.brief import (
     nearest_aspect_ratio,
 )
 from agent.models.config import PixloopConfig, public_config
+from agent.models.document import (
+    LAYOUTS,
+    Character,
+    CharacterConsistency,
+    CharacterSheet,
+    ConsistencyReport,
+    DocumentBrief,
+    DocumentEvent,
+    ImageCue,
+    ImageOutcome,
+    Layout,
+    PairScore,
+    Section,
+    SheetEntry,
+    StyleDistance,
+    TextBlock,
+)
 from agent.models.edit import EDIT_KEEPS, EditKeep, EditKind, EditSpec, MaskOrigin
 from agent.models.errors import (
     BackendError,
@@ -54,11 +71,15 @@ from agent.models.run import (
 
 CHECKPOINTED_MODELS: tuple[type, ...] = (
     Box, PixelBox, Budget, Brief, ImageRef, TextElement, Subject, Style, CheckSpec, Plan, Candidate, Verdict, Action,
-    Requirement, EditSpec,
+    Requirement, EditSpec, TextBlock, ImageCue, Section, Character, DocumentBrief, SheetEntry, CharacterSheet,
+    ImageOutcome, PairScore, CharacterConsistency, StyleDistance, ConsistencyReport,
 )
 """The models graph state holds; the checkpointer's msgpack allow-list is built from this."""
 
 __all__ = [
+    "LAYOUTS", "Character", "CharacterConsistency", "CharacterSheet", "ConsistencyReport", "DocumentBrief",
+    "DocumentEvent", "ImageCue", "ImageOutcome", "Layout", "PairScore", "Section", "SheetEntry", "StyleDistance",
+    "TextBlock",
     "EDIT_KEEPS", "EditKeep", "nearest_aspect_ratio", "EditKind", "EditSpec", "MaskOrigin",
     "ASPECT_RATIOS", "CHECKPOINTED_MODELS", "LONG_SIDE", "SIZE_TIERS", "STRATEGIES", "Action", "AspectRatio",
     "BackendError", "Box", "Brief", "BriefError", "Budget", "Candidate", "CandidateStrategy", "CheckSpec",

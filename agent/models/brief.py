@@ -110,6 +110,10 @@ class Brief(Model):
     keep: EditKeep | None = Field(None, description="edit everything but this (subject, person, product, text)")
     sketch: ReferenceSource | None = Field(None, description="a sketch or wireframe whose layout the image follows "
                                                              "(a path or data URL)")
+    draft: ReferenceSource | None = Field(None, description="an image already made for this brief (e.g. streamed by "
+                                                            "a model's interleaved answer): checked as the first "
+                                                            "candidate instead of generating one; corrections "
+                                                            "generate as usual")
 
     @model_validator(mode="after")
     def _edit_inputs_agree(self) -> Brief:

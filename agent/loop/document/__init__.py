@@ -1,0 +1,1 @@
+"""Illustrated documents: the policy of the document graph (planning, sheet, consistency, rendering)."""

@@ -1,0 +1,131 @@
+"""The document graph's policy: each image cue as a pixloop brief, the character and style sheet, which images
+to render next, and the document's verdict.
+
+Images render in reading order of need: a character without reference images is anchored by its first
+appearance, so that image renders first and every later appearance gets the accepted image as its reference
+(the sheet). Characters with references render all at once. The regeneration of an image that failed the
+consistency step changes its seed and carries the sheet as references, nothing else: the other images keep
+their accepted candidate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from agent.loop.planning.design import PALETTE_NAMES
+from agent.models import Brief, ImageOutcome, Status
+from agent.models.document import CharacterSheet, ConsistencyReport, DocumentBrief, ImageCue, SheetEntry
+from agent.runtime.store import ArtifactStore
+
+ROUND_SEED_STEP = 104_729
+IMAGE_SEED_STEP = 7_919
+
+
+def image_seed(doc: DocumentBrief, cue: ImageCue, round: int) -> int:
+    """A distinct, reproducible seed per image and round."""
+    index = [c.id for c in doc.images].index(cue.id)
+    return (doc.seed + index * IMAGE_SEED_STEP + (round - 1) * ROUND_SEED_STEP) % 2**32
+
+
+def sheet_style(doc: DocumentBrief) -> str:
+    """The style words every image shares: the document's own, or else one palette word picked by the document's
+    seed (without it, each image's planner would pick its own colours and the pages would not match)."""
+    if doc.style.strip():
+        return doc.style.strip()
+    return f"{PALETTE_NAMES[doc.seed % len(PALETTE_NAMES)]} colours, soft gradient background"
+
+
+def image_prompt(doc: DocumentBrief, cue: ImageCue, style: str = "") -> str:
+    """The cue's words, with the characters' descriptions and the sheet's style words."""
+    parts = [cue.prompt.rstrip(". ")]
+    described = [f"{c.name}: {c.description}" for c in (doc.character(n) for n in cue.characters) if c.description]
+    if described:
+        parts.append("; ".join(described))
+    if style or doc.style:
+        parts.append(f"style: {style or doc.style}")
+    return ". ".join(parts)
+
+
+def image_brief(doc: DocumentBrief, cue: ImageCue, sheet: CharacterSheet, doc_dir: Path, round: int = 1) -> Brief:
+    """The pixloop brief of one image: its cue, its characters' sheet references, the document's canvas,
+    budget and thresholds."""
+    references: list[str] = []
+    for name in cue.characters:
+        entry = sheet.entry(name)
+        if entry is not None:
+            references += [str(doc_dir / ref.path) for ref in entry.references]
+    return Brief(prompt=image_prompt(doc, cue, sheet.style), references=references, required_text=cue.required_text,
+                 aspect_ratio=cue.aspect_ratio or doc.aspect_ratio, size=doc.size, thresholds=doc.thresholds,
+                 budget=doc.image_budget, seed=image_seed(doc, cue, round))
+
+
+def build_sheet(doc: DocumentBrief, store: ArtifactStore, references: Mapping[str, list[str]]) -> CharacterSheet:
+    """The sheet before any image: every character with its given references stored in the document's store
+    (`references` are the checked paths or data URLs of each character's images)."""
+    entries = []
+    for character in doc.characters:
+        given = references.get(character.name, [])
+        refs = [store.put_reference(src, f"character {character.name}") for src in given]
+        entries.append(SheetEntry(name=character.name, references=refs, origin="given" if refs else "none"))
+    return CharacterSheet(characters=entries, style=sheet_style(doc))
+
+
+def first_appearance(doc: DocumentBrief, name: str) -> str | None:
+    return next((c.id for c in doc.images if name.lower() in (n.lower() for n in c.characters)), None)
+
+
+def anchor_sheet(doc: DocumentBrief, sheet: CharacterSheet, outcomes: Mapping[str, ImageOutcome]) -> CharacterSheet:
+    """Characters without references take their first accepted appearance as their reference."""
+    entries = []
+    for entry in sheet.characters:
+        if entry.origin == "none":
+            first = first_appearance(doc, entry.name)
+            done = outcomes.get(first) if first else None
+            if done is not None and done.image is not None and done.status == "passed":
+                entry = entry.model_copy(update={"references": [done.image], "origin": "first_image",
+                                                 "image_id": first})
+        entries.append(entry)
+    return sheet.model_copy(update={"characters": entries})
+
+
+def ready_to_render(doc: DocumentBrief, sheet: CharacterSheet, pending: list[str],
+                    outcomes: Mapping[str, ImageOutcome]) -> list[ImageCue]:
+    """Of the pending images, those that can render now: every character is on the sheet with references, or
+    this image is the character's anchor (its first appearance). When an anchor ended without an accepted
+    image nothing more can be learnt by waiting, so the rest render too."""
+    cues = [c for c in doc.images if c.id in pending]
+    ready = []
+    for cue in cues:
+        waits = False
+        for name in cue.characters:
+            entry = sheet.entry(name)
+            anchor = first_appearance(doc, name)
+            if entry is not None and entry.origin == "none" and anchor != cue.id and anchor not in outcomes:
+                waits = True
+        if not waits:
+            ready.append(cue)
+    return ready
+
+
+def appearances(doc: DocumentBrief) -> dict[str, list[str]]:
+    """Character -> the ids of the images it appears in, in reading order."""
+    return {c.name: [cue.id for cue in doc.images if c.name.lower() in (n.lower() for n in cue.characters)]
+            for c in doc.characters}
+
+
+def document_status(doc: DocumentBrief, outcomes: Mapping[str, ImageOutcome],
+                    consistency: ConsistencyReport | None) -> Status:
+    """passed: every image passed its own checks and the document is consistent; failed: an image is missing;
+    otherwise below_threshold."""
+    finals = [outcomes.get(c.id) for c in doc.images]
+    if any(o is None or o.image is None for o in finals):
+        return "failed"
+    if all(o is not None and o.status == "passed" for o in finals) and consistency is not None \
+            and consistency.passed:
+        return "passed"
+    return "below_threshold"
+
+
+__all__ = ["anchor_sheet", "appearances", "build_sheet", "document_status", "first_appearance", "image_brief",
+           "image_prompt", "image_seed", "ready_to_render"]
