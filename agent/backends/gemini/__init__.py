@@ -17,11 +17,14 @@ text-only answers, NO_IMAGE, per-day quota (never retried), retired models and b
 Wire format and model table: shared/docs/backend-protocols.md section 1.
 
 Modules: ``models`` (model table, prices), ``errors`` (error answers), ``response`` (reading an
-answer), ``regions`` (a mask in words, and reading it back), ``backend`` (`GeminiOptions` and `GeminiBackend`: building requests, results).
+answer), ``regions`` (a mask in words, and reading it back), ``backend`` (`GeminiOptions` and `GeminiBackend`: building requests, results),
+``interleaved`` (`stream_interleaved`: text and images in reading order for illustrated documents, read from the
+SSE stream as it arrives).
 """
 
 from agent.backends.gemini.backend import API_VERSIONS, GOOGLE_BASE_URL, GeminiBackend, GeminiOptions
 from agent.backends.gemini.errors import classify, error_reasons, google_error, quota_ids, retry_delay
+from agent.backends.gemini.interleaved import InterleavedImage, InterleavedItem, InterleavedText, stream_interleaved
 from agent.backends.gemini.models import (
     DEFAULT_MODEL,
     MODELS,
@@ -32,9 +35,10 @@ from agent.backends.gemini.models import (
     model_spec,
 )
 from agent.backends.gemini.regions import describe_mask, mask_boxes, read_regions, regions_mask
-from agent.backends.gemini.response import Answer, merge_stream, pixel_key, read_answer, usage_numbers
+from agent.backends.gemini.response import Answer, SseDecoder, merge_stream, pixel_key, read_answer, usage_numbers
 
 __all__ = ["API_VERSIONS", "DEFAULT_MODEL", "GOOGLE_BASE_URL", "MODELS", "PRICE_SOURCE", "RETIRED", "Answer",
-           "GeminiBackend", "GeminiOptions", "ModelSpec", "capabilities_for", "classify", "describe_mask",
-           "error_reasons", "google_error", "mask_boxes", "merge_stream", "model_spec", "pixel_key", "quota_ids",
-           "read_answer", "read_regions", "regions_mask", "retry_delay", "usage_numbers"]
+           "GeminiBackend", "GeminiOptions", "InterleavedImage", "InterleavedItem", "InterleavedText", "ModelSpec",
+           "SseDecoder", "capabilities_for", "classify", "describe_mask", "error_reasons", "google_error",
+           "mask_boxes", "merge_stream", "model_spec", "pixel_key", "quota_ids", "read_answer", "read_regions",
+           "regions_mask", "retry_delay", "stream_interleaved", "usage_numbers"]

@@ -8,7 +8,9 @@ instruction's text on it, or, when the instruction states boxes (`gemini.regions
 mask in words), changing only the pixels inside them; any other images are references, placed in the
 picture. It answers like Gemini 3:
 a thought text, a small thought image, a text part and the final image carrying a thoughtSignature.
-Faults from the FaultPlan replace or spoil answers in Google's own error shapes.
+Faults from the FaultPlan replace or spoil answers in Google's own error shapes. A streamed request for
+TEXT and IMAGE without an imageConfig is answered with an interleaved illustrated document, page by page
+(`interleaved`, which documents its `interleaved_*` options and how it decides).
 Spec: shared/docs/backend-protocols.md sections 1 and 7.
 """
 
@@ -35,6 +37,7 @@ from agent.backends.gemini.regions import read_regions, regions_mask
 from agent.runtime.images import sniff_mime
 from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, encode, fake_render
 from agent.testing.fakes.editing import masked_edit, restyle
+from agent.testing.fakes.interleaved import Document, DocumentOptions, document_response, wants_document
 
 STANDARD = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 FLASH = STANDARD + ("1:4", "4:1", "1:8", "8:1")
@@ -126,6 +129,8 @@ class _State:
         self.models = {**MODELS, **(options.get("models") or {})}
         self.signatures: set[str] = set()
         self.lock = threading.Lock()
+        self.document = DocumentOptions.from_options(options)
+        self.documents: list[Document] = []
 
     def sign(self) -> str:
         sig = base64.b64encode(b"fake-sig:" + secrets.token_bytes(24)).decode()
@@ -371,6 +376,10 @@ def _answer(model: str, info: dict[str, Any], state: _State, fault: Fault | None
     return _render(model, info, state, fault)
 
 
+PRE_STREAM_FAULTS = ("429", "quota", "500", "503", "html", "reset")
+"""Faults a document request gets as a normal answer does, before any event."""
+
+
 def _events(body: dict[str, Any], cut: bool) -> list[bytes]:
     """A response split into 2-3 SSE chunks: parts spread out, finishReason and usage on the last."""
     cands = body.get("candidates") or []
@@ -398,7 +407,8 @@ def _events(body: dict[str, Any], cut: bool) -> list[bytes]:
 
 def create_app(faults: FaultPlan, **options: Any) -> Starlette:
     """The fake Gemini API. Options: api_key, mislabel_jpeg, image_format, block_reason, finish_reason,
-    require_signatures, stream_cut, models (extra model specs)."""
+    require_signatures, stream_cut, models (extra model specs), and the interleaved documents' interleaved,
+    interleaved_pages, interleaved_misspell, interleaved_delay, interleaved_error_after, interleaved_error_code."""
     state = _State(faults, options)
     log = RequestLog()
 
@@ -431,8 +441,9 @@ def create_app(faults: FaultPlan, **options: Any) -> Starlette:
                                 "models and their supported methods.")
         if not isinstance(body, dict):
             return google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+        body = _camel(body)
         try:
-            info = _validate(_camel(body), model, state.models[model], state)
+            info = _validate(body, model, state.models[model], state)
         except _Invalid as e:
             return google_error(400, "INVALID_ARGUMENT", e.message)
         fault = faults.next()
@@ -440,6 +451,10 @@ def create_app(faults: FaultPlan, **options: Any) -> Starlette:
         if fault and fault.kind == "malformed":
             text = json.dumps({"candidates": [{"content": {"role": "model", "parts": [{"text": "Here"}]}}]})
             return Response(text[: len(text) // 2], media_type="application/json")
+        if wants_document(body, method, state.document) and not state.block_reason and not (
+                fault and fault.kind in PRE_STREAM_FAULTS):
+            size = pixel_size(model, info["ratio"], info["size"])
+            return document_response(model, info, size, state.models[model], state, fault)
         answer = await asyncio.to_thread(_answer, model, info, state, fault)
         if isinstance(answer, Response):
             return answer
