@@ -4,6 +4,7 @@ It checks requests the way real servers do (messages, data-URL images that decod
 json_schema whose objects list every property and forbid extras) and answers deterministically
 from the request: planner requests (schema `pixloop_plan`) get a plan JSON built from the quoted
 strings in the user text, judge requests (`pixloop_judge`) scores from simple image statistics,
+writer requests (`pixloop_document`) a story of the requested pages about the topic (`fakes.story`),
 rewrite requests a plain-text prompt. Prompts are read through pixloop's own templates
 (`prompts.parse`), never by their wording. Answers that claim a schema are checked against it.
 
@@ -11,6 +12,7 @@ Options (create_app(faults, **options)):
   mode: ok | fenced | prose | parts | invalid_once | invalid | schema_invalid_once | length | refusal |
         content_filter | empty | vllm_error | nested_error
         (the *_once modes answer well when the request is a repair retry, i.e. has an assistant turn)
+  story_pages / story_pages_once: the story has this many sections whatever was asked (always / first try)
   drop_text / alter_text / extra_text: the plan drops the first quoted string, misspells it, or adds
         unrequested text;  aspect: the plan's aspect ratio regardless of the brief
   judge_scores: (adherence, consistency);  judge_problems: [{"what", "where"}, ...]
@@ -41,6 +43,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay
+from agent.testing.fakes.story import STORY_SCHEMA, story_answer
 from prompts import parse as parse_prompt
 
 PLAN_SCHEMA = "pixloop_plan"
@@ -359,6 +362,8 @@ def create_app(faults: FaultPlan | None = None, **options: Any) -> Starlette:
             answer: Any = plan_answer(user_text, len(images), options)
         elif schema_name == JUDGE_SCHEMA:
             answer = judge_answer(images, options)
+        elif schema_name == STORY_SCHEMA:
+            answer = story_answer(messages, options)
         elif schema is not None:
             answer = _schema_default(schema)
         elif parse_prompt("rewrite_prompt", user_text) is not None:  # read through pixloop's template
@@ -480,6 +485,6 @@ async def _stream(ident: str, created: int, model: str, content: Any, refusal: s
 
 
 __all__ = [
-    "JUDGE_SCHEMA", "PLAN_SCHEMA", "conforms", "create_app", "judge_answer", "plan_answer", "read_messages",
-    "rewrite_answer", "strict_problems",
+    "JUDGE_SCHEMA", "PLAN_SCHEMA", "STORY_SCHEMA", "conforms", "create_app", "judge_answer", "plan_answer",
+    "read_messages", "rewrite_answer", "strict_problems",
 ]
