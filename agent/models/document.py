@@ -260,8 +260,9 @@ class ConsistencyEvent(_Event):
     event: Literal["consistency"] = "consistency"
     round: int
     passed: bool
-    failing: list[str] = Field(default_factory=list)
+    failing: list[str] = Field(default_factory=list, description="images unlike the sheet or the others")
     reasons: dict[str, str] = Field(default_factory=dict)
+    regenerate: list[str] = Field(default_factory=list, description="images the next round makes again")
 
 
 class DoneEvent(_Event):

@@ -379,3 +379,67 @@ def test_a_server_client_cannot_write_outside_the_output_root_or_read_outside_th
     assert len(reports) == 6 and all(r.resolve().is_relative_to(out_root.resolve()) for r in reports)
     refused = [json.loads(r.read_text()) for r in reports]
     assert sum(1 for r in refused if r["stop_reason"] == "bad_input") == 5
+
+
+# --- the document graph: events with stream_mode="custom" ---------------------------------------
+
+STORY_SCRIPT = """# Mia's morning
+
+## Dawn
+Mia opens the shop.
+
+![Mia waves outside the bakery; the sign says "OPEN"](image)
+
+## Noon
+The bread is ready.
+
+![Mia holds a loaf; the label says "BREAD"](image)
+"""
+
+
+async def _stream_document(url: str, face: str) -> tuple[list[tuple[str, Any]], dict[str, Any], dict[str, Any]]:
+    client = langgraph_sdk.get_client(url=url, api_key=None)
+    try:
+        assistants = await client.assistants.search(graph_id="document")
+        assert assistants, "no assistant registered for graph 'document'"
+        assistant_id = assistants[0]["assistant_id"]
+        graph = await client.assistants.get_graph(assistant_id)
+        thread = await client.threads.create()
+        parts: list[tuple[str, Any]] = []
+
+        async def consume() -> None:
+            async for part in client.runs.stream(
+                    thread["thread_id"], assistant_id, stream_mode="custom",
+                    input={"script": STORY_SCRIPT, "characters": {"Mia": [face]}, "run_dir": "doc"}):
+                parts.append((part.event, part.data))
+
+        await asyncio.wait_for(consume(), timeout=RUN_DEADLINE_S)
+        state = await client.threads.get_state(thread["thread_id"])
+        return parts, dict(state["values"]), graph
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.slow
+def test_langgraph_dev_streams_the_document_graphs_events_in_custom_mode(dev_server: DevServer, tmp_path: Path,
+                                                                          faces_dir: Path) -> None:
+    import base64
+
+    face = "data:image/jpeg;base64," + base64.b64encode((faces_dir / "obama_1.jpg").read_bytes()).decode()
+    try:
+        parts, values, graph = asyncio.run(_stream_document(dev_server.url, face))
+    except Exception as e:
+        pytest.fail(f"document run on {dev_server.url} failed: {type(e).__name__}: {e}\n{dev_server.tail()}")
+    errors = [data for event, data in parts if event == "error"]
+    assert not errors, f"{errors}\n{dev_server.tail(40)}"
+    events = [data for event, data in parts if event == "custom"]
+    kinds = [e["event"] for e in events]
+    assert kinds[:2] == ["text", "text"] and kinds[-1] == "done", (kinds, values.get("error"))
+    assert kinds.count("image_ready") == 2 and kinds.count("consistency") >= 1
+    ready = [e for e in events if e["event"] == "image_ready"]
+    assert all(e["status"] == "passed" and e["verdicts"].get("face") for e in ready), ready
+    assert values["status"] == "passed", values.get("error")
+    doc_dir = tmp_path / "out" / "doc"
+    assert (doc_dir / "story.html").is_file() and (doc_dir / "report.json").is_file()
+    nodes = {n["id"] for n in graph["nodes"]}
+    assert {"plan_document", "image", "collect", "consistency", "finalize_document"} <= nodes, nodes

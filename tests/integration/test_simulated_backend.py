@@ -342,3 +342,29 @@ def test_every_failure_kind_has_a_rate_in_every_profile():
         assert all(0.0 <= r <= 1.0 for r in rates.values())
     assert all(r == 0 for r in PROFILES["clean"].values())
     assert all(PROFILES["hard"][k] >= PROFILES["typical"][k] for k in FAILURES)
+
+
+def test_latency_makes_each_image_take_at_least_that_long_without_blocking_the_event_loop(store):
+    import asyncio
+    import time
+
+    plan = poster(store)
+
+    async def two_at_once() -> tuple[float, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick = asyncio.create_task(ticker())
+        t0 = time.perf_counter()
+        await asyncio.gather(*(backend(latency=0.3).generate(request(plan, s), store) for s in (1, 2)))
+        tick.cancel()
+        return time.perf_counter() - t0, ticks
+
+    took, ticks = asyncio.run(two_at_once())
+    assert took >= 0.3, "no image arrives before its latency"
+    assert ticks >= 5, "the event loop kept running while the images waited"

@@ -18,6 +18,7 @@ from agent.interfaces.cli.edit import add_edit_parser, edit_command
 from agent.interfaces.cli.fake_server import add_fake_server_parser, fake_server_command
 from agent.interfaces.cli.listing import backends_command, critics_command, planners_command
 from agent.interfaces.cli.run import add_run_parser, run_command
+from agent.interfaces.cli.story import add_story_parser, story_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_edit_parser(sub)
     add_check_parser(sub)
+    add_story_parser(sub)
     sub.add_parser("backends", help="list image backends (plugins too), whether they can run here, what they can do")
     sub.add_parser("critics", help="list critics (plugins too) with their default thresholds and where those come from")
     sub.add_parser("planners", help="list planners (plugins too)")
@@ -54,6 +56,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return edit_command(args)
     if args.command == "check":
         return check_command(args)
+    if args.command == "story":
+        return story_command(args)
     if args.command == "fake-server":
         return fake_server_command(args)
     if args.command == "backends":

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from agent.loop.planning.design import PALETTE_NAMES
+from agent.loop.document.sheet import first_appearance
 from agent.models import Brief, ImageOutcome, Status
-from agent.models.document import CharacterSheet, ConsistencyReport, DocumentBrief, ImageCue, SheetEntry
-from agent.runtime.store import ArtifactStore
+from agent.models.document import CharacterSheet, ConsistencyReport, DocumentBrief, ImageCue
 
 ROUND_SEED_STEP = 104_729
 IMAGE_SEED_STEP = 7_919
@@ -26,14 +25,6 @@ def image_seed(doc: DocumentBrief, cue: ImageCue, round: int) -> int:
     """A distinct, reproducible seed per image and round."""
     index = [c.id for c in doc.images].index(cue.id)
     return (doc.seed + index * IMAGE_SEED_STEP + (round - 1) * ROUND_SEED_STEP) % 2**32
-
-
-def sheet_style(doc: DocumentBrief) -> str:
-    """The style words every image shares: the document's own, or else one palette word picked by the document's
-    seed (without it, each image's planner would pick its own colours and the pages would not match)."""
-    if doc.style.strip():
-        return doc.style.strip()
-    return f"{PALETTE_NAMES[doc.seed % len(PALETTE_NAMES)]} colours, soft gradient background"
 
 
 def image_prompt(doc: DocumentBrief, cue: ImageCue, style: str = "") -> str:
@@ -58,35 +49,6 @@ def image_brief(doc: DocumentBrief, cue: ImageCue, sheet: CharacterSheet, doc_di
     return Brief(prompt=image_prompt(doc, cue, sheet.style), references=references, required_text=cue.required_text,
                  aspect_ratio=cue.aspect_ratio or doc.aspect_ratio, size=doc.size, thresholds=doc.thresholds,
                  budget=doc.image_budget, seed=image_seed(doc, cue, round))
-
-
-def build_sheet(doc: DocumentBrief, store: ArtifactStore, references: Mapping[str, list[str]]) -> CharacterSheet:
-    """The sheet before any image: every character with its given references stored in the document's store
-    (`references` are the checked paths or data URLs of each character's images)."""
-    entries = []
-    for character in doc.characters:
-        given = references.get(character.name, [])
-        refs = [store.put_reference(src, f"character {character.name}") for src in given]
-        entries.append(SheetEntry(name=character.name, references=refs, origin="given" if refs else "none"))
-    return CharacterSheet(characters=entries, style=sheet_style(doc))
-
-
-def first_appearance(doc: DocumentBrief, name: str) -> str | None:
-    return next((c.id for c in doc.images if name.lower() in (n.lower() for n in c.characters)), None)
-
-
-def anchor_sheet(doc: DocumentBrief, sheet: CharacterSheet, outcomes: Mapping[str, ImageOutcome]) -> CharacterSheet:
-    """Characters without references take their first accepted appearance as their reference."""
-    entries = []
-    for entry in sheet.characters:
-        if entry.origin == "none":
-            first = first_appearance(doc, entry.name)
-            done = outcomes.get(first) if first else None
-            if done is not None and done.image is not None and done.status == "passed":
-                entry = entry.model_copy(update={"references": [done.image], "origin": "first_image",
-                                                 "image_id": first})
-        entries.append(entry)
-    return sheet.model_copy(update={"characters": entries})
 
 
 def ready_to_render(doc: DocumentBrief, sheet: CharacterSheet, pending: list[str],
@@ -114,6 +76,24 @@ def appearances(doc: DocumentBrief) -> dict[str, list[str]]:
             for c in doc.characters}
 
 
+def to_regenerate(doc: DocumentBrief, report: ConsistencyReport,
+                  outcomes: Mapping[str, ImageOutcome]) -> tuple[list[str], dict[str, str]]:
+    """The images the next round makes again, in reading order, and why: every image that failed its own checks
+    or shows a character unlike the sheet, and of those off the document's palette or style only the minority
+    furthest off (the majority's look is the document's look; when most images differ from each other there is
+    none to conform to, and remaking them all would not converge)."""
+    faces = {i for c in report.characters for i in c.failing}
+    own = {c.id for c in doc.images if (o := outcomes.get(c.id)) is not None and o.status != "passed"}
+    styled = [st for st in report.styles if not st.passed and st.id not in faces | own]
+    most = max(1, (len(report.styles) - 1) // 2)
+    worst = sorted(styled, key=lambda st: -max(st.palette_distance / max(report.palette_threshold, 1e-9),
+                                              st.style_distance / max(report.style_threshold, 1e-9)))[:most]
+    chosen = faces | own | {st.id for st in worst}
+    reasons = {i: r for i, r in report.reasons.items() if i in chosen}
+    reasons.update({i: f"its own checks: {outcomes[i].status}" for i in own if i not in reasons})
+    return [c.id for c in doc.images if c.id in chosen], reasons
+
+
 def document_status(doc: DocumentBrief, outcomes: Mapping[str, ImageOutcome],
                     consistency: ConsistencyReport | None) -> Status:
     """passed: every image passed its own checks and the document is consistent; failed: an image is missing;
@@ -127,5 +107,4 @@ def document_status(doc: DocumentBrief, outcomes: Mapping[str, ImageOutcome],
     return "below_threshold"
 
 
-__all__ = ["anchor_sheet", "appearances", "build_sheet", "document_status", "first_appearance", "image_brief",
-           "image_prompt", "image_seed", "ready_to_render"]
+__all__ = ["appearances", "document_status", "to_regenerate", "image_brief", "image_prompt", "image_seed", "ready_to_render"]

@@ -21,6 +21,7 @@ def _image_row(doc: DocumentBrief, outcome: ImageOutcome | None, cue_id: str, se
         return {**row, "status": "failed", "error": "not rendered (the document's budget or an earlier failure)"}
     return {**row, "status": outcome.status, "stop_reason": outcome.stop_reason, "round": outcome.round,
             "final_iterations": outcome.iterations, "image": outcome.image.path if outcome.image else None,
+            "image_ref": outcome.image.model_dump(mode="json") if outcome.image else None,
             "run_dir": outcome.run_dir, "verdicts": outcome.verdicts, "scores": outcome.scores,
             "error": outcome.error}
 

@@ -33,6 +33,8 @@ class DocumentInput(TypedDict, total=False):
     backend's own interleaved stream with `interleaved`)."""
 
     script: str
+    script_dir: str
+    """Where the script's own image links resolve (a local run only)."""
     document: DocumentBrief
     topic: str
     pages: int

@@ -29,6 +29,8 @@ _PALETTES = {
     "neon": ["#0a0a23", "#3a0ca3", "#f72585"], "coffee": ["#3e2723", "#795548", "#ffe0b2"],
     "teal": ["#003d3d", "#0f7173", "#f2e8cf"],
 }
+PALETTES: dict[str, tuple[str, ...]] = {name: tuple(colours) for name, colours in _PALETTES.items()}
+"""The rule planner's named palettes (hex), read-only: a document names the one its first images are closest to."""
 PALETTE_NAMES: tuple[str, ...] = tuple(sorted(_PALETTES))
 """Colour words the rule planner turns into a palette (a document's style sheet picks one for all its images)."""
 _SUBTLE = r"\b(subtle|tone[- ]on[- ]tone|low[- ]contrast|muted|understated|faint)\b"

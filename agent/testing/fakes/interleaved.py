@@ -192,6 +192,9 @@ def _usage(job: DocumentJob, images: int, text_tokens: int, thoughts: int) -> di
     return usage
 
 
+HOUSE_STYLE = "teal colours, soft gradient background"
+
+
 def _render(job: DocumentJob, page: Page) -> bytes:
     """Page's image: its scene with the sign's word in quotes (misspelt where asked), references placed."""
     w, h = job.size
@@ -199,8 +202,9 @@ def _render(job: DocumentJob, page: Page) -> bytes:
         w, h = max(8, w // 2), max(8, h // 2)
     refs = [Image.open(io.BytesIO(r)).convert("RGB") for r in job.references]
     scene = page.pieces[1].removesuffix("; ").strip()
-    data = fake_render(f'{scene}, a sign that says "{page.drawn}"', w, h, job.seed + page.number, job.fmt,
-                       references=refs or None)
+    # one house style for the whole document, as a real model keeps within one answer
+    data = fake_render(f'{scene}, a sign that says "{page.drawn}", {HOUSE_STYLE}', w, h, job.seed + page.number,
+                       job.fmt, references=refs or None)
     return data[: len(data) // 2] if job.fault == "truncated" and page.number == 1 else data
 
 

@@ -322,9 +322,14 @@ class SimulatedBackend:
         return image, {"model": "simulated", "seed": request.seed, "simulated": sim}
 
     async def generate(self, request: GenerationRequest, store: Any) -> GenerationResult:
-        """Render and degrade off the event loop; costs the configured estimate per image."""
+        """Render and degrade off the event loop, taking at least `latency` seconds as a remote model would (the
+        wait is asynchronous: other images render meanwhile); costs the configured estimate per image."""
         try:
+            started = asyncio.get_running_loop().time()
             image, meta = await asyncio.to_thread(self.simulate, request, store)
+            left = self.options.latency - (asyncio.get_running_loop().time() - started)
+            if left > 0:
+                await asyncio.sleep(left)
         except BackendError:
             raise
         except (OSError, ValueError) as e:

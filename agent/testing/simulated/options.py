@@ -64,6 +64,8 @@ class SimulatedOptions(BackendOptions):
                                  description="chance a masked or planned edit does what it was asked")
     edit_artifacts: float = Field(0.15, ge=0, le=1, description="chance an edit degrades the image slightly")
     cost_per_image: float = Field(0.04, ge=0, description="USD estimate per image, for budget checks")
+    latency: float = Field(0.0, ge=0, le=600, description="seconds each image takes at least, like a remote model "
+                                                          "(for benches of concurrency)")
     blur_sigma: float = Field(BLUR_SIGMA, gt=0, le=50, description="blur strength at a long side of 1024")
     noise_sigma: float = Field(NOISE_SIGMA, gt=0, le=128, description="noise strength, grey levels")
     jpeg_quality: int = Field(JPEG_QUALITY, ge=1, le=95, description="JPEG quality of the blocking failure")
