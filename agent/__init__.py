@@ -19,9 +19,12 @@ _EXPORTS = {
     "generate": "agent.interfaces.api", "edit": "agent.interfaces.api", "aedit": "agent.interfaces.api",
     "make_brief": "agent.interfaces.api", "resume": "agent.interfaces.api",
     "check_image": "agent.interfaces.image_check", "CheckResult": "agent.interfaces.image_check",
+    "story": "agent.interfaces.story", "astory": "agent.interfaces.story", "astream_story": "agent.interfaces.story",
+    "aresume_story": "agent.interfaces.story", "StoryResult": "agent.interfaces.story",
     # models
     "PixloopConfig": "agent.models", "Brief": "agent.models", "Budget": "agent.models", "Plan": "agent.models",
     "Candidate": "agent.models", "Verdict": "agent.models", "Action": "agent.models", "EditSpec": "agent.models",
+    "DocumentBrief": "agent.models", "DocumentEvent": "agent.models", "read_event": "agent.models.document",
     # the error tree
     "PixloopError": "agent.models.errors", "InputError": "agent.models.errors", "BriefError": "agent.models.errors",
     "ImageInputError": "agent.models.errors", "ConfigError": "agent.models.errors",

@@ -179,6 +179,10 @@ async def render_image(task: ImageTask, config: RunnableConfig, runtime: Runtime
     fails this image, not the document."""
     settings = _settings(runtime)
     emit = async_emitter(task["doc_dir"], task["started"])
+    done = await asyncio.to_thread(finished_outcome, task)
+    if done is not None:  # killed after the image was accepted, before the document's checkpoint: not made again
+        await emit(_ready(task, done))
+        return {"outcomes": {done.id: done}, "history": [done], "cost_used": done.cost}
     async with _slot(task["doc_dir"], task["concurrency"]):
         await emit(ImageStartedEvent(image=task["image"], section=task["section"], round=task["round"],
                                prompt=task["brief"].prompt))
@@ -189,10 +193,23 @@ async def render_image(task: ImageTask, config: RunnableConfig, runtime: Runtime
             values = {"status": "failed", "stop_reason": "internal_error",
                       "error": redact(f"the loop of image {task['image']} failed: {type(e).__name__}: {e}")}
         outcome = await asyncio.to_thread(accept_image, task, values, time.perf_counter() - t0)
-        await emit(ImageReadyEvent(image=task["image"], section=task["section"], round=task["round"],
-                             status=outcome.status, iterations=outcome.iterations, verdicts=outcome.verdicts,
-                             path=outcome.image.path if outcome.image else None))
+        await emit(_ready(task, outcome))
     return {"outcomes": {outcome.id: outcome}, "history": [outcome], "cost_used": outcome.cost}
+
+
+def _ready(task: ImageTask, outcome: ImageOutcome) -> ImageReadyEvent:
+    return ImageReadyEvent(image=task["image"], section=task["section"], round=task["round"], status=outcome.status,
+                           iterations=outcome.iterations, verdicts=outcome.verdicts,
+                           path=outcome.image.path if outcome.image else None)
+
+
+def finished_outcome(task: ImageTask) -> ImageOutcome | None:
+    """The outcome this task already accepted (its file is written before the task's result is checkpointed)."""
+    path = Path(task["doc_dir"]) / "runs" / task["image"] / "outcome.json"
+    if not path.is_file():
+        return None
+    outcome = ImageOutcome.model_validate_json(path.read_text())
+    return outcome if outcome.round == task["round"] else None
 
 
 async def _run_loop(task: ImageTask, config: RunnableConfig, settings: PixloopConfig, emit: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from agent.models.base import ImageRef, Model
 from agent.models.brief import AspectRatio, Budget, ReferenceSource, SizeTier
@@ -43,7 +43,14 @@ class ImageCue(Model):
     caption: str = Field("", description="the cue as written, shown under the image")
 
 
-Block = Annotated[TextBlock | ImageCue, Field(discriminator="kind")]
+def _block_kind(value: Any) -> str:
+    """A block's kind, also when a checkpoint left out the default-valued `kind` field: an image cue has a prompt."""
+    if isinstance(value, dict):
+        return str(value.get("kind") or ("image" if "prompt" in value else "text"))
+    return str(getattr(value, "kind", "text"))
+
+
+Block = Annotated[Annotated[TextBlock, Tag("text")] | Annotated[ImageCue, Tag("image")], Discriminator(_block_kind)]
 
 
 class Section(Model):

@@ -102,3 +102,41 @@ def test_help_explains_the_script_format_and_the_outputs(tmp_path):
     assert out.returncode == 0
     for words in ("![", "--character", "--stream-json", "story.html", "comic", "--interleaved"):
         assert words in out.stdout
+
+
+def test_a_killed_document_resumes_and_makes_no_finished_image_twice(tmp_path):
+    import signal
+
+    (tmp_path / "signs.md").write_text("".join(f'## {w}\n![A sign that says "{w}"](image)\n\n'
+                                               for w in ("ONE", "TWO", "THREE", "FOUR")))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([*PIXLOOP, "story", "signs.md", "--backend", "simulated", "--backend-option",
+                              "profile=clean", "--backend-option", "latency=1.5", "--concurrency", "2",
+                              "--out", "doc", "--thread-id", "signs", "--stream-json"],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        assert first.stdout is not None
+        seen = []
+        for line in first.stdout:  # the events as they happen: kill once the first image is ready
+            seen.append(json.loads(line))
+            if seen[-1]["event"] == "image_ready":
+                os.killpg(first.pid, signal.SIGKILL)
+                break
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    done_before = {e["image"] for e in seen if e["event"] == "image_ready"}
+    assert done_before and "done" not in {e["event"] for e in seen}
+
+    resumed = pixloop("story", "--resume", "signs", "--out", "doc", "--stream-json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    events = [json.loads(line) for line in resumed.stdout.splitlines()]
+    assert events[-1]["event"] == "done" and events[-1]["status"] == "passed"
+    started_again = {e["image"] for e in events if e["event"] == "image_started"}
+    assert not started_again & done_before, "a finished image's loop does not start again"
+    for image in ("s1-i1", "s2-i1", "s3-i1", "s4-i1"):
+        log = (tmp_path / "doc" / "runs" / image / "r1" / "events.jsonl").read_text()
+        assert log.count('"event": "generate"') == 1, f"{image} was generated once"
+    assert (tmp_path / "doc" / "story.html").is_file()

@@ -11,6 +11,8 @@ AGENT_API = [
     "Plan", "PlanningError", "RunResult", "ServiceError", "UnknownNameError", "Verdict", "__version__",
     "aedit", "agenerate", "aresume", "check_image", "edit", "generate", "make_brief", "register_backend", "register_critic",
     "register_planner", "resume",
+    # illustrated documents
+    "DocumentBrief", "DocumentEvent", "StoryResult", "aresume_story", "astory", "astream_story", "read_event", "story",
 ]
 
 PLUGIN_AUTHOR_API = ["CheckContext", "Critic", "CriticInfo", "Plan", "Verdict"]
