@@ -268,7 +268,7 @@ def collect(state: DocumentState) -> dict[str, Any]:
     if state.get("status") == "failed":
         return {}
     outcomes = state.get("outcomes") or {}
-    sheet = anchor_sheet(state["doc"], state["sheet"], outcomes)
+    sheet = anchor_sheet(state["doc"], state["sheet"], outcomes, Path(state["run_dir"]))
     sheet = with_palette(sheet, [Path(state["run_dir"]) / o.image.path for o in outcomes.values() if o.image])
     write_story(state["doc"], state.get("outcomes") or {}, Path(state["run_dir"]), sheet=sheet, live=True)
     return {"sheet": sheet}

@@ -95,13 +95,17 @@ def test_drift_left_by_an_exhausted_image_budget_is_regenerated_by_the_document_
     assert result.report["rounds"] == len(consistency) >= 2
 
 
-def test_a_character_without_references_is_anchored_by_its_first_accepted_image(tmp_path, faces_dir):
-    doc = four_pages("Leo")
-    doc.characters = [Character(name="Leo", references=[str(faces_dir / "kit_harington_1.jpg")])]
-    doc.sections[0].blocks[1] = ImageCue(id="s1-i1", prompt='A sign that says "OPEN"', required_text=["OPEN"])
-    result, _ = run(doc, tmp_path, PixloopConfig(backend="compose"))
-    assert result.images["s1-i1"].verdicts.get("face") is None, "no character in the first image: no face check"
+def test_a_character_the_backend_draws_without_a_face_is_reported_unverified_not_remade(tmp_path):
+    result, events = run(four_pages("Leo"), tmp_path, PixloopConfig(backend="compose"))
+
     assert result.status == "passed"
+    leo = result.report["consistency"]["characters"][0]
+    assert leo["verified"] is False and "not verified" in leo["note"]
+    row = next(r for r in result.report["requirements"] if r["kind"] == "character")
+    assert row["status"] == "unverified" and "Leo" in row["text"]
+    assert "Leo looks the same" in " ".join(result.report["not_verified"])
+    assert result.report["sheet"]["characters"][0]["origin"] == "none", "a faceless image anchors nobody"
+    assert {e.round for e in events if e.event == "image_started"} == {1}
 
 
 def test_bounded_concurrency_never_runs_more_loops_at_once_than_asked(tmp_path, faces_dir):

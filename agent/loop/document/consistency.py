@@ -266,6 +266,12 @@ def _character(engine: FaceEngine, name: str, ids: list[str], template: np.ndarr
     pairs = [PairScore(a=labels[i], b=labels[j], similarity=matrix[i][j],
                        passed=matrix[i][j] is not None and matrix[i][j] >= thr)  # type: ignore[operator]
              for i in range(len(labels)) for j in range(i + 1, len(labels))]
+    if template is None and ids and all(e is None for e in embs):
+        # no reference and no face drawn anywhere (an offline renderer draws no people): nothing to hold the
+        # images to, so the identity is unverified rather than every image failed and remade in vain
+        return CharacterConsistency(name=name, images=ids, labels=labels, matrix=matrix, pairs=pairs, threshold=thr,
+                                    verified=False, note="; ".join([*ref_notes, "no reference and no face in any "
+                                                                    "appearance: identity across images not verified"]))
     failing, notes = (_against_sheet if template is not None else _against_each_other)(ids, matrix, thr)
     notes = ref_notes + notes
     skipped = [i for i in asked if i not in ids]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from agent.loop.document.style import Look as _Look
 from agent.loop.document.style import document_palette, image_look, palette_gap, to_lab
@@ -20,6 +21,7 @@ from agent.loop.planning.design import PALETTE_NAMES, PALETTES
 from agent.models import ImageOutcome
 from agent.models.document import CharacterSheet, DocumentBrief, SheetEntry
 from agent.runtime.store import ArtifactStore
+from critics.face import as_bgr, face_engine
 
 BACKGROUND_WORDS = "soft gradient background"
 
@@ -51,14 +53,26 @@ def first_appearance(doc: DocumentBrief, name: str) -> str | None:
     return next((c.id for c in doc.images if name.lower() in (n.lower() for n in c.characters)), None)
 
 
-def anchor_sheet(doc: DocumentBrief, sheet: CharacterSheet, outcomes: Mapping[str, ImageOutcome]) -> CharacterSheet:
-    """Characters without references take their first accepted appearance as their reference."""
+def shows_a_face(path: Path) -> bool:
+    """Whether the face critic's detector finds a face in the image (False when it cannot run)."""
+    try:
+        engine = face_engine()
+        return bool(engine.detect(as_bgr(Image.open(path).convert("RGB"))))
+    except Exception:  # noqa: BLE001 - an engine that cannot load anchors nobody: identity stays unverified
+        return False
+
+
+def anchor_sheet(doc: DocumentBrief, sheet: CharacterSheet, outcomes: Mapping[str, ImageOutcome],
+                 doc_dir: Path) -> CharacterSheet:
+    """Characters without references take their first accepted appearance as their reference, when a face can be
+    seen in it (an image without one would be taken for an object reference by the next images' planner)."""
     entries = []
     for entry in sheet.characters:
         if entry.origin == "none":
             first = first_appearance(doc, entry.name)
             done = outcomes.get(first) if first else None
-            if done is not None and done.image is not None and done.status == "passed":
+            if done is not None and done.image is not None and done.status == "passed" \
+                    and shows_a_face(doc_dir / done.image.path):
                 entry = entry.model_copy(update={"references": [done.image], "origin": "first_image",
                                                  "image_id": first})
         entries.append(entry)
