@@ -110,6 +110,8 @@ class Brief(Model):
     keep: EditKeep | None = Field(None, description="edit everything but this (subject, person, product, text)")
     sketch: ReferenceSource | None = Field(None, description="a sketch or wireframe whose layout the image follows "
                                                              "(a path or data URL)")
+    style: str = Field("", description="style words the whole image follows (a document's shared palette and look); "
+                                        "they take precedence over style words in the prompt")
     draft: ReferenceSource | None = Field(None, description="an image already made for this brief (e.g. streamed by "
                                                             "a model's interleaved answer): checked as the first "
                                                             "candidate instead of generating one; corrections "
@@ -129,6 +131,11 @@ class Brief(Model):
             if x < 0 or y < 0 or w <= 0 or h <= 0:
                 raise ValueError(f"region {x},{y},{w},{h}: x and y must be >= 0, width and height > 0")
         return self
+
+    @property
+    def styled_prompt(self) -> str:
+        """The prompt with the style words, as a model backend and a planner read it."""
+        return f"{self.prompt}. Style: {self.style}" if self.style.strip() else self.prompt
 
     @property
     def is_edit(self) -> bool:

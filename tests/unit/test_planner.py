@@ -93,3 +93,16 @@ def test_prompt_templates_declare_the_variables_their_callers_fill() -> None:
     assert variables("correction") == {"prompt", "iteration", "feedback"}
     with pytest.raises(KeyError, match="feedback"):
         render("correction", prompt="x", iteration=2)
+
+
+def test_the_briefs_style_words_win_over_colour_words_in_the_prompt_and_are_reported_unverified(tmp_path) -> None:
+    from agent.loop.planning.requirements import requirements_for
+    from agent.models import Brief
+
+    brief = Brief(prompt='Mia flies a red kite; the sign says "KITE"', style="teal colours, soft gradient background")
+    the_plan = RulePlanner().plan(brief, [], ArtifactStore(tmp_path))
+    assert the_plan.style.palette == RulePlanner().plan(Brief(prompt="teal"), [], ArtifactStore(tmp_path)).style.palette
+    assert the_plan.style.background == "gradient"
+    assert "teal colours" in generation_prompt(the_plan), "a model backend is asked for the style too"
+    unverified = [r.text for r in requirements_for(brief, the_plan) if r.verified_by is None]
+    assert any("teal" in t for t in unverified)

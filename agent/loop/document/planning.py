@@ -27,14 +27,12 @@ def image_seed(doc: DocumentBrief, cue: ImageCue, round: int) -> int:
     return (doc.seed + index * IMAGE_SEED_STEP + (round - 1) * ROUND_SEED_STEP) % 2**32
 
 
-def image_prompt(doc: DocumentBrief, cue: ImageCue, style: str = "") -> str:
-    """The cue's words, with the characters' descriptions and the sheet's style words."""
+def image_prompt(doc: DocumentBrief, cue: ImageCue) -> str:
+    """The cue's words, with the characters' descriptions (the style words travel as `Brief.style`)."""
     parts = [cue.prompt.rstrip(". ")]
     described = [f"{c.name}: {c.description}" for c in (doc.character(n) for n in cue.characters) if c.description]
     if described:
         parts.append("; ".join(described))
-    if style or doc.style:
-        parts.append(f"style: {style or doc.style}")
     return ". ".join(parts)
 
 
@@ -46,7 +44,7 @@ def image_brief(doc: DocumentBrief, cue: ImageCue, sheet: CharacterSheet, doc_di
         entry = sheet.entry(name)
         if entry is not None:
             references += [str(doc_dir / ref.path) for ref in entry.references]
-    return Brief(prompt=image_prompt(doc, cue, sheet.style), references=references, required_text=cue.required_text,
+    return Brief(prompt=image_prompt(doc, cue), style=sheet.style, references=references, required_text=cue.required_text,
                  aspect_ratio=cue.aspect_ratio or doc.aspect_ratio, size=doc.size, thresholds=doc.thresholds,
                  budget=doc.image_budget, seed=image_seed(doc, cue, round))
 

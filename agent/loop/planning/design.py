@@ -56,16 +56,20 @@ def _subtle_text(palette: list[str]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*(max(0, min(255, c + shift)) for c in (r, g, b)))
 
 
-def style_for_prompt(prompt: str, seed: int) -> tuple[Style, list[str]]:
+def style_for_prompt(prompt: str, seed: int, style: str = "") -> tuple[Style, list[str]]:
+    """The style a prompt asks for; words in `style` (the brief's style words, e.g. a document's palette) take
+    precedence over the prompt's own, so a red kite in one cue does not turn one page of a teal book red."""
     rng = random.Random(seed)
     notes = []
-    palette_name = next((n for n in _PALETTES if re.search(rf"\b{n}\b", prompt, re.I)), None)
+    palette_name = next((n for text in (style, prompt) for n in _PALETTES if re.search(rf"\b{n}\b", text, re.I)),
+                        None)
     if palette_name is None:
         palette_name = rng.choice(sorted(_PALETTES))
         notes.append(f"palette '{palette_name}' chosen by seed")
     palette = list(_PALETTES[palette_name])
-    background = first_match(prompt, _BACKGROUND_WORDS) or "gradient"
-    font = first_match(prompt, _FONT_WORDS) or "lato-bold"
+    background = first_match(style, _BACKGROUND_WORDS) or first_match(prompt, _BACKGROUND_WORDS) or "gradient"
+    font = first_match(style, _FONT_WORDS) or first_match(prompt, _FONT_WORDS) or "lato-bold"
+    prompt = f"{style} {prompt}"
     text_color = contrasting_text(palette)
     if re.search(_SUBTLE, prompt, re.I):
         text_color = _subtle_text(palette)

@@ -233,7 +233,7 @@ def design_to_plan(design: PlanDesign, brief: Brief, references: list[ImageRef],
         notes.append("model rationale: " + design.rationale.strip()[:300])
     if elements:
         notes.append("required text: " + "; ".join(repr(e.content) for e in elements))
-    plan = Plan(prompt=brief.prompt, width=width, height=height, aspect_ratio=aspect, size=size, text=elements,
+    plan = Plan(prompt=brief.styled_prompt, width=width, height=height, aspect_ratio=aspect, size=size, text=elements,
                 subjects=subjects, style=style, negative=negative, notes=notes)
     plan.checks = checks_for(plan, brief.thresholds, brief.critics)
     return plan
@@ -249,7 +249,7 @@ def planner_messages(brief: Brief, references: list[ImageRef], store: Any) -> li
         canvas.append(f"aspect ratio must be {brief.aspect_ratio}")
     if brief.size:
         canvas.append(f"size must be {brief.size}")
-    user = render("planner_user", prompt=brief.prompt,
+    user = render("planner_user", prompt=brief.styled_prompt,
                   required_text="\n".join(f'"{t}"' for t in req) or "(none: the image has no text)",
                   canvas="; ".join(canvas) or "your choice, from the brief",
                   references=str(len(references)) if references else "none")

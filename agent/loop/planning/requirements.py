@@ -123,7 +123,7 @@ def requirements_for(brief: Brief, plan: Plan) -> list[Requirement]:
                                 kind="canvas", verified_by=by("spec")))
     judge = by("vlm")
     reqs += [Requirement(text=phrase, kind=kind, verified_by=judge)
-             for kind, phrase in prompt_phrases(brief.prompt)]
+             for kind, phrase in prompt_phrases(brief.styled_prompt)]
     return reqs
 
 

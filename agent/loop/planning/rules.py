@@ -43,7 +43,7 @@ class RulePlanner:
         aspect = brief.aspect_ratio or detect_aspect(prompt) or "1:1"
         size = brief.size or detect_size(prompt) or "1K"
         width, height = canvas_size(aspect, size)
-        style, notes = style_for_prompt(prompt, brief.seed)
+        style, notes = style_for_prompt(prompt, brief.seed, brief.style)
         wide = width / height >= 1.7
         kinds = ["person" if looks_like_person(store, r) else "product" for r in references]
         text_boxes, subject_boxes = layout_regions(len(texts), len(references), wide)
@@ -61,7 +61,7 @@ class RulePlanner:
         notes = [f"canvas {aspect} {size} ({width}x{height})"] + notes
         if texts:
             notes.append("required text: " + "; ".join(repr(t) for t in texts))
-        plan = Plan(prompt=prompt, width=width, height=height, aspect_ratio=aspect, size=size,
+        plan = Plan(prompt=brief.styled_prompt, width=width, height=height, aspect_ratio=aspect, size=size,
                     text=elements, subjects=subjects, style=style,
                     negative=["misspelled text", "extra text", "watermark", "distorted faces"],
                     notes=notes)
