@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -192,7 +193,12 @@ async def render_image(task: ImageTask, config: RunnableConfig, runtime: Runtime
         except Exception as e:  # noqa: BLE001 - one image's failure is reported in the document
             values = {"status": "failed", "stop_reason": "internal_error",
                       "error": redact(f"the loop of image {task['image']} failed: {type(e).__name__}: {e}")}
-        outcome = await asyncio.to_thread(accept_image, task, values, time.perf_counter() - t0)
+        try:
+            outcome = await asyncio.to_thread(accept_image, task, values, time.perf_counter() - t0)
+        except Exception as e:  # noqa: BLE001 - e.g. its final image was changed on disk: this image fails
+            outcome = ImageOutcome(id=task["image"], round=task["round"], status="failed",
+                                   stop_reason="internal_error", run_dir=str(Path(task["run_dir"]).relative_to(
+                                       task["doc_dir"])), error=redact(f"{type(e).__name__}: {e}"))
         await emit(_ready(task, outcome))
     return {"outcomes": {outcome.id: outcome}, "history": [outcome], "cost_used": outcome.cost}
 
@@ -244,15 +250,21 @@ def accept_image(task: ImageTask, values: dict[str, Any], seconds: float) -> Ima
         verdicts={v.critic: v.passed for v in verdicts}, scores={v.critic: round(v.score, 3) for v in verdicts},
         requirements=values.get("requirements") or [], cost=sum(c.cost for c in values.get("candidates", [])),
         seconds=round(seconds, 3), error=values.get("error"))
-    live_story(Path(task["doc_dir"]), outcome)
+    try:
+        live_story(Path(task["doc_dir"]), outcome)
+    except (OSError, ValueError) as e:  # the live story is a courtesy: the outcome goes on to the document anyway
+        doc_store.log_event("story_rewrite_failed", image=outcome.id, error=redact(f"{type(e).__name__}: {e}"))
     return outcome
 
 
 def live_story(doc_dir: Path, outcome: ImageOutcome) -> None:
     """Rewrite story.md/story.html the moment an image is ready (not only after its wave): each image leaves its
     outcome next to its run folders, and the story is drawn from all of them."""
-    (doc_dir / "runs" / outcome.id / "outcome.json").write_text(outcome.model_dump_json())
-    with _LIVE:
+    with _LIVE:  # one writer at a time: a reader never sees another image's outcome half-written
+        path = doc_dir / "runs" / outcome.id / "outcome.json"
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(outcome.model_dump_json())
+        os.replace(tmp, path)
         doc = DocumentBrief.model_validate(json.loads((doc_dir / "document.json").read_text()))
         ready = {}
         for cue in doc.images:

@@ -190,7 +190,7 @@ async def arun(brief: Brief, config: PixloopConfig | None = None, *, out: str | 
         (run_dir / RUN_FILE).write_text(json.dumps(
             {"thread_id": thread_id, "config": public_config(config, mask_url),
              "brief": brief.model_dump(mode="json")}, indent=2, allow_nan=False))
-        _note_stale_lock(run_dir, lock)
+        note_stale_lock(run_dir, lock)
         async with open_graph(run_dir) as graph:
             values = await _drive(graph, {"brief": brief, "run_dir": str(run_dir)}, thread_id, config, on_event)
     return _result(thread_id, run_dir, values)
@@ -220,8 +220,8 @@ async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: Ev
         config = PixloopConfig.model_validate(saved["config"])
         # secret options are never saved: a resumed run gets them from the environment (e.g. A1111_AUTH)
         config.options = {k: v for k, v in config.options.items() if v != "***"}
-        config = _restore_endpoints(config, base_url=base_url, llm_base_url=llm_base_url)
-        _note_stale_lock(run_dir, lock)
+        config = restore_endpoints(config, base_url=base_url, llm_base_url=llm_base_url)
+        note_stale_lock(run_dir, lock)
         async with open_graph(run_dir) as graph:
             cfg = {"configurable": {"thread_id": thread_id}}
             snapshot = await graph.aget_state(cfg)
@@ -233,7 +233,7 @@ async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: Ev
     return _result(thread_id, run_dir, values)
 
 
-def _restore_endpoints(config: PixloopConfig, **given: str | None) -> PixloopConfig:
+def restore_endpoints(config: PixloopConfig, **given: str | None) -> PixloopConfig:
     """Endpoints given again on resume replace the saved ones; a saved one whose credentials were masked
     (they are never written) must be given again."""
     update = {}
@@ -248,7 +248,7 @@ def _restore_endpoints(config: PixloopConfig, **given: str | None) -> PixloopCon
     return config.model_copy(update=update)
 
 
-def _note_stale_lock(run_dir: Path, lock: RunLock) -> None:
+def note_stale_lock(run_dir: Path, lock: RunLock) -> None:
     """Record in the run's events that this process took over the lock of one that died."""
     if lock.previous:
         ArtifactStore.for_dir(run_dir).log_event("lock_taken_over", stale=lock.previous)

@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ValidationError
 
-from agent.interfaces.api import exit_code, new_thread_id, preflight
+from agent.interfaces.api import exit_code, new_thread_id, note_stale_lock, preflight, restore_endpoints
 from agent.interfaces.run_folder import CHECKPOINT_DB, RUN_FILE, IfExists, choose_run_dir, clear_run, holds_run
 from agent.loop.document.script import parse_script, read_script
 from agent.models import Brief, ImageOutcome, PixloopConfig, Status, StopReason, public_config
@@ -25,7 +25,7 @@ from agent.models.errors import BriefError
 from agent.models.validation import format_validation_error
 from agent.runtime.checkpoint import run_checkpointer
 from agent.runtime.images import validate_image_file
-from agent.runtime.lock import RunLock
+from agent.runtime.lock import RunLock, refuse_if_in_use
 from agent.runtime.paths import check_thread_id
 from agent.runtime.secrets import mask_url
 
@@ -103,14 +103,38 @@ def _preflight(config: PixloopConfig, state: dict[str, Any]) -> None:
         raise BriefError(format_validation_error(e)) from None
 
 
-async def astream_story(source: StorySource, config: PixloopConfig | None = None, *,
-                        characters: Mapping[str, Sequence[str | Path]] | None = None, pages: int | None = None,
-                        layout: str | None = None, interleaved: bool = False, out: str | Path | None = None,
-                        thread_id: str | None = None, if_exists: IfExists = "refuse",
-                        **options: Any) -> AsyncIterator[DocumentEvent]:
-    """Make an illustrated document, yielding its events the moment they happen: every section's `text` first,
-    then per image `image_started`, `correction`s and `image_ready` (with verdicts), a `consistency` per round
-    and `done`. story.md, story.html and report.json are in the run folder (`done.path`)."""
+class StoryRun:
+    """A document about to be made: its folder and thread are known before its first event (the CLI prints them,
+    `astory` reads the result from them); `events()` makes it."""
+
+    def __init__(self, state: dict[str, Any] | None, run_dir: Path, thread_id: str, config: PixloopConfig):
+        self.state, self.run_dir, self.thread_id, self.config = state, run_dir, thread_id, config
+
+    async def events(self) -> AsyncIterator[DocumentEvent]:
+        with RunLock(self.run_dir, self.thread_id) as lock:
+            note_stale_lock(self.run_dir, lock)  # a killed writer's lock, taken over: said in events.jsonl
+            if self.state is not None:
+                if holds_run(self.run_dir):
+                    clear_run(self.run_dir)
+                (self.run_dir / RUN_FILE).write_text(json.dumps(
+                    {"thread_id": self.thread_id, "kind": "document", "config": public_config(self.config, mask_url)},
+                    indent=2))
+                inputs: dict[str, Any] | None = {**self.state, "run_dir": str(self.run_dir)}
+            else:
+                inputs = None
+            async for event in _drive(inputs, self.run_dir, self.thread_id, self.config):
+                yield event
+
+    def result(self) -> StoryResult:
+        return story_result(self.thread_id, self.run_dir)
+
+
+def prepare_story(source: StorySource, config: PixloopConfig | None = None, *,
+                  characters: Mapping[str, Sequence[str | Path]] | None = None, pages: int | None = None,
+                  layout: str | None = None, interleaved: bool = False, out: str | Path | None = None,
+                  thread_id: str | None = None, if_exists: IfExists = "refuse", **options: Any) -> StoryRun:
+    """Check everything a document needs before anything is made (BriefError says what is wrong) and choose its
+    folder; `options` override the document's settings (DOCUMENT_OPTIONS)."""
     config = config or PixloopConfig()
     state = story_input(source, characters=characters, pages=pages, layout=layout, interleaved=interleaved,
                         **options)
@@ -121,27 +145,42 @@ async def astream_story(source: StorySource, config: PixloopConfig | None = None
     if interleaved and config.backend != "gemini":
         raise BriefError(f"--interleaved needs the gemini backend (got {config.backend!r})")
     thread_id = thread_id or new_thread_id()
-    run_dir = choose_run_dir(out, config.out_root, thread_id, if_exists)
-    with RunLock(run_dir, thread_id):
-        if holds_run(run_dir):
-            clear_run(run_dir)
-        (run_dir / RUN_FILE).write_text(json.dumps({"thread_id": thread_id, "kind": "document",
-                                                    "config": public_config(config, mask_url)}, indent=2))
-        async for event in _drive({**state, "run_dir": str(run_dir)}, run_dir, thread_id, config):
-            yield event
+    return StoryRun(state, choose_run_dir(out, config.out_root, thread_id, if_exists), thread_id, config)
 
 
-async def aresume_story(thread_id: str, out: str | Path | None = None) -> AsyncIterator[DocumentEvent]:
-    """Continue a killed document from its checkpoint: finished images are kept, unfinished ones continue."""
+def prepare_resume(thread_id: str, out: str | Path | None = None, *, base_url: str | None = None,
+                   llm_base_url: str | None = None) -> StoryRun:
+    """A killed document to continue from its checkpoint (endpoints whose credentials were masked in run.json must
+    be given again)."""
     check_thread_id(thread_id, "--resume")
     run_dir = Path(out) if out else Path("pixloop-out") / thread_id
     if not (run_dir / CHECKPOINT_DB).is_file():
-        raise BriefError(f"no checkpointed document {thread_id!r} in {run_dir}")
-    with RunLock(run_dir, thread_id):
+        refuse_if_in_use(run_dir)
+        raise BriefError(f"no checkpointed document {thread_id!r} in {run_dir} (pass --out with its folder)")
+    try:
         saved = json.loads((run_dir / RUN_FILE).read_text())
         config = PixloopConfig.model_validate(saved["config"])
-        async for event in _drive(None, run_dir, thread_id, config):
-            yield event
+    except (OSError, ValueError, KeyError) as e:
+        raise BriefError(f"{run_dir / RUN_FILE} cannot be read ({e}); the document cannot be resumed") from None
+    if saved.get("thread_id") != thread_id or saved.get("kind") != "document":
+        raise BriefError(f"{run_dir} holds run {saved.get('thread_id')!r}, not the document {thread_id!r}")
+    config.options = {k: v for k, v in config.options.items() if v != "***"}
+    return StoryRun(None, run_dir, thread_id, restore_endpoints(config, base_url=base_url, llm_base_url=llm_base_url))
+
+
+async def astream_story(source: StorySource, config: PixloopConfig | None = None,
+                        **kwargs: Any) -> AsyncIterator[DocumentEvent]:
+    """Make an illustrated document, yielding its events the moment they happen: every section's `text` first,
+    then per image `image_started`, `correction`s and `image_ready` (with verdicts), a `consistency` per round
+    and `done`. Arguments as `prepare_story`; story.md, story.html and report.json are in the document folder."""
+    async for event in prepare_story(source, config, **kwargs).events():
+        yield event
+
+
+async def aresume_story(thread_id: str, out: str | Path | None = None, **kwargs: Any) -> AsyncIterator[DocumentEvent]:
+    """Continue a killed document from its checkpoint: accepted images are kept, unfinished ones continue."""
+    async for event in prepare_resume(thread_id, out, **kwargs).events():
+        yield event
 
 
 async def _drive(inputs: dict[str, Any] | None, run_dir: Path, thread_id: str,
@@ -175,19 +214,14 @@ def story_result(thread_id: str, run_dir: Path) -> StoryResult:
 
 
 async def astory(source: StorySource, config: PixloopConfig | None = None, *,
-                 on_event: Callable[[DocumentEvent], None] | None = None, thread_id: str | None = None,
-                 out: str | Path | None = None, **kwargs: Any) -> StoryResult:
-    """Make an illustrated document and return it (events go to `on_event` as they happen)."""
-    thread_id = thread_id or new_thread_id()
-    config = config or PixloopConfig()
-    run_dir: Path | None = None
-    async for event in astream_story(source, config, thread_id=thread_id, out=out, **kwargs):
+                 on_event: Callable[[DocumentEvent], None] | None = None, **kwargs: Any) -> StoryResult:
+    """Make an illustrated document and return it (events go to `on_event` as they happen); arguments as
+    `prepare_story`."""
+    run = prepare_story(source, config, **kwargs)
+    async for event in run.events():
         if on_event is not None:
             on_event(event)
-    run_dir = Path(out) if out else Path(config.out_root) / thread_id
-    if kwargs.get("if_exists") == "new" and out and (Path(out) / thread_id).is_dir():
-        run_dir = Path(out) / thread_id
-    return story_result(thread_id, run_dir)
+    return run.result()
 
 
 def story(source: StorySource, config: PixloopConfig | None = None, **kwargs: Any) -> StoryResult:
@@ -195,5 +229,5 @@ def story(source: StorySource, config: PixloopConfig | None = None, **kwargs: An
     return asyncio.run(astory(source, config, **kwargs))
 
 
-__all__ = ["DOCUMENT_OPTIONS", "StoryResult", "aresume_story", "astory", "astream_story", "story", "story_input",
-           "story_result"]
+__all__ = ["DOCUMENT_OPTIONS", "StoryResult", "StoryRun", "aresume_story", "astory", "astream_story", "prepare_resume",
+           "prepare_story", "story", "story_input", "story_result"]

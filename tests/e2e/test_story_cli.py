@@ -140,3 +140,15 @@ def test_a_killed_document_resumes_and_makes_no_finished_image_twice(tmp_path):
         log = (tmp_path / "doc" / "runs" / image / "r1" / "events.jsonl").read_text()
         assert log.count('"event": "generate"') == 1, f"{image} was generated once"
     assert (tmp_path / "doc" / "story.html").is_file()
+
+
+def test_a_second_document_into_the_same_folder_is_refused_unless_asked_for_a_new_one(tmp_path):
+    (tmp_path / "sign.md").write_text('## One\n![A sign that says "ONE"](image)\n')
+    first = pixloop("story", "sign.md", "--out", "doc", "-q", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = pixloop("story", "sign.md", "--out", "doc", "-q", cwd=tmp_path)
+    assert again.returncode == 2 and "--if-exists" in again.stderr, again.stderr
+    new = pixloop("story", "sign.md", "--out", "doc", "--thread-id", "second", "--if-exists", "new", cwd=tmp_path)
+    assert new.returncode == 0, new.stderr
+    assert f"story: {Path('doc') / 'second' / 'story.html'}" in new.stdout
+    assert (tmp_path / "doc" / "second" / "report.json").is_file() and (tmp_path / "doc" / "report.json").is_file()

@@ -12,13 +12,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from agent.interfaces.api import new_thread_id
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
 from agent.interfaces.run_folder import IF_EXISTS
-from agent.interfaces.story import aresume_story, astream_story, story_result
+from agent.interfaces.story import StoryRun, prepare_resume, prepare_story
 from agent.models import ASPECT_RATIOS, SIZE_TIERS, Budget, PixloopConfig
 from agent.models.document import LAYOUTS, DocumentEvent
-from agent.models.errors import PixloopError
+from agent.models.errors import BriefError, PixloopError
 
 STORY_EPILOG = """\
 examples:
@@ -117,37 +116,22 @@ def story_command(args: argparse.Namespace) -> int:
                                llm_model=args.llm_model)
     except (PixloopError, ValueError) as e:
         return fail(str(e), EXIT_BAD_INPUT)
-    thread_id = args.resume or args.thread_id or new_thread_id()
-    if args.resume:
-        if args.source:
-            return fail("give either a SCRIPT/TOPIC or --resume THREAD_ID, not both", EXIT_BAD_INPUT)
-        events = aresume_story(args.resume, args.out)
-    elif not args.source:
-        return fail("SCRIPT.md or TOPIC is required (or --resume THREAD_ID)", EXIT_BAD_INPUT)
-    else:
-        characters: dict[str, list[str]] = {}
-        for name, path in args.character:
-            characters.setdefault(name, []).append(path)
-        budget = Budget(max_iterations=args.max_iterations) if args.max_iterations else None
-        events = astream_story(
-            Path(args.source) if Path(args.source).suffix.lower() in (".md", ".markdown") else args.source,
-            config, characters=characters, pages=args.pages, layout=args.layout, interleaved=args.interleaved,
-            out=args.out, thread_id=thread_id, if_exists=args.if_exists, concurrency=args.concurrency,
-            max_rounds=args.max_rounds, max_cost=args.max_cost, seed=args.seed, aspect_ratio=args.aspect,
-            size=args.size, style=args.style, image_budget=budget,
-            thresholds=dict(args.threshold) or None)
-    run_dir = Path(args.out) if args.out else Path(config.out_root) / thread_id
-    if not args.quiet and not args.stream_json:
-        print(f"pixloop story {thread_id} -> {run_dir}", file=sys.stderr, flush=True)
     try:
-        asyncio.run(_print_events(events, args))
+        run = _prepare(args, config)
+    except PixloopError as e:
+        return fail_with(e)
+    if not args.quiet and not args.stream_json:
+        print(f"pixloop story {run.thread_id} -> {run.run_dir}", file=sys.stderr, flush=True)
+    try:
+        asyncio.run(_print_events(run.events(), args))
     except PixloopError as e:
         return fail_with(e)
     except KeyboardInterrupt:
-        print(f"\ninterrupted; continue with: pixloop story --resume {thread_id}"
-              + (f" --out {args.out}" if args.out else ""), file=sys.stderr)
+        print(f"\ninterrupted; continue with: pixloop story --resume {run.thread_id}"
+              + (f" --out {run.run_dir}" if args.out else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
-    result = story_result(thread_id, run_dir)
+    result = run.result()
+    run_dir = run.run_dir
     if args.json:
         print(json.dumps(result.report, indent=2, allow_nan=False))
     elif not args.stream_json:
@@ -160,6 +144,26 @@ def story_command(args: argparse.Namespace) -> int:
     if result.error:
         print(f"pixloop: error: {result.error}", file=sys.stderr)
     return result.exit_code
+
+
+def _prepare(args: argparse.Namespace, config: PixloopConfig) -> StoryRun:
+    """The document to make (or resume), checked; BriefError for bad input."""
+    if args.resume:
+        if args.source:
+            raise BriefError("give either a SCRIPT/TOPIC or --resume THREAD_ID, not both")
+        return prepare_resume(args.resume, args.out, base_url=args.base_url, llm_base_url=args.llm_base_url)
+    if not args.source:
+        raise BriefError("SCRIPT.md or TOPIC is required (or --resume THREAD_ID)")
+    characters: dict[str, list[str]] = {}
+    for name, path in args.character:
+        characters.setdefault(name, []).append(path)
+    source = Path(args.source) if Path(args.source).suffix.lower() in (".md", ".markdown") else args.source
+    return prepare_story(source, config, characters=characters, pages=args.pages, layout=args.layout,
+                         interleaved=args.interleaved, out=args.out, thread_id=args.thread_id,
+                         if_exists=args.if_exists, concurrency=args.concurrency, max_rounds=args.max_rounds,
+                         max_cost=args.max_cost, seed=args.seed, aspect_ratio=args.aspect, size=args.size,
+                         style=args.style, thresholds=dict(args.threshold) or None,
+                         image_budget=Budget(max_iterations=args.max_iterations) if args.max_iterations else None)
 
 
 async def _print_events(events: AsyncIterator[DocumentEvent], args: argparse.Namespace) -> None:
