@@ -214,8 +214,14 @@ def finished_outcome(task: ImageTask) -> ImageOutcome | None:
     path = Path(task["doc_dir"]) / "runs" / task["image"] / "outcome.json"
     if not path.is_file():
         return None
-    outcome = ImageOutcome.model_validate_json(path.read_text())
-    return outcome if outcome.round == task["round"] else None
+    try:
+        outcome = ImageOutcome.model_validate_json(path.read_text())
+    except ValueError:
+        return None
+    same_run = outcome.round == task["round"] and outcome.run_dir == str(Path(task["run_dir"]).relative_to(
+        task["doc_dir"]))
+    stored = outcome.image is None or (Path(task["doc_dir"]) / outcome.image.path).is_file()
+    return outcome if same_run and stored else None
 
 
 async def _run_loop(task: ImageTask, config: RunnableConfig, settings: PixloopConfig, emit: Any) -> dict[str, Any]:

@@ -22,9 +22,11 @@ IfExists = Literal["refuse", "new", "overwrite"]
 IF_EXISTS: tuple[str, ...] = IfExists.__args__  # type: ignore[attr-defined]
 
 RUN_FILES = ("run.json", "report.json", "events.jsonl", CHECKPOINT_DB, f"{CHECKPOINT_DB}-wal", f"{CHECKPOINT_DB}-shm",
-             "final.png", "final.jpg", "final.webp", "final.gif")
-RUN_FOLDERS = ("candidates", "images", "plans", "docs")
-"""What a run writes in its folder: all that `overwrite` removes (nothing else of the folder is touched)."""
+             "final.png", "final.jpg", "final.webp", "final.gif",
+             "document.json", "story.md", "story.html")
+RUN_FOLDERS = ("candidates", "images", "plans", "docs", "runs")
+"""What a run (or a document: its story files and each image's run folders) writes in its folder: all that
+`overwrite` removes (nothing else of the folder is touched)."""
 
 
 def holds_run(folder: Path) -> bool:

@@ -152,3 +152,16 @@ def test_a_second_document_into_the_same_folder_is_refused_unless_asked_for_a_ne
     assert new.returncode == 0, new.stderr
     assert f"story: {Path('doc') / 'second' / 'story.html'}" in new.stdout
     assert (tmp_path / "doc" / "second" / "report.json").is_file() and (tmp_path / "doc" / "report.json").is_file()
+
+
+def test_overwriting_a_document_folder_makes_every_image_again_from_the_new_script(tmp_path):
+    (tmp_path / "a.md").write_text('## One\n![A sign that says "ONE"](image)\n')
+    (tmp_path / "b.md").write_text('## One\n![A sign that says "TWO"](image)\n')
+    assert pixloop("story", "a.md", "--out", "doc", "-q", cwd=tmp_path).returncode == 0
+    out = pixloop("story", "b.md", "--out", "doc", "--if-exists", "overwrite", "--stream-json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [e["image"] for e in events if e["event"] == "image_started"] == ["s1-i1"], "nothing reused from a.md"
+    assert "TWO" in (tmp_path / "doc" / "story.md").read_text() and "ONE" not in (tmp_path / "doc" / "story.md").read_text()
+    report = json.loads((tmp_path / "doc" / "report.json").read_text())
+    assert (tmp_path / "doc" / report["images"][0]["image"]).is_file()

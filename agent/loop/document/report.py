@@ -44,6 +44,17 @@ def _requirements(doc: DocumentBrief, outcomes: dict[str, ImageOutcome],
     return rows
 
 
+def _not_verified(requirements: list[dict[str, Any]]) -> list[str]:
+    """One line per image (and per unverified character) naming what no critic checked."""
+    per_image: dict[str | None, list[str]] = {}
+    for r in requirements:
+        if r.get("status") == "unverified":
+            texts = per_image.setdefault(r.get("image"), [])
+            if r["text"] not in texts:
+                texts.append(r["text"])
+    return [(f"{image}: " if image else "") + ", ".join(f"'{t}'" for t in texts) for image, texts in per_image.items()]
+
+
 def document_report(state: dict[str, Any]) -> dict[str, Any]:
     """report.json of a document (also of one that failed before it had a plan)."""
     doc: DocumentBrief | None = state.get("doc")
@@ -66,7 +77,7 @@ def document_report(state: dict[str, Any]) -> dict[str, Any]:
         "consistency_rounds": [r.model_dump(mode="json") for r in reports],
         "sheet": state["sheet"].model_dump(mode="json") if state.get("sheet") else None,
         "requirements": requirements,
-        "not_verified": [r["text"] for r in requirements if r.get("status") == "unverified"],
+        "not_verified": _not_verified(requirements),
         "files": {"markdown": "story.md", "html": "story.html"}})
     return report
 

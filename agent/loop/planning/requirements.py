@@ -123,7 +123,9 @@ def requirements_for(brief: Brief, plan: Plan) -> list[Requirement]:
                                 kind="canvas", verified_by=by("spec")))
     judge = by("vlm")
     reqs += [Requirement(text=phrase, kind=kind, verified_by=judge)
-             for kind, phrase in prompt_phrases(brief.styled_prompt)]
+             for kind, phrase in prompt_phrases(brief.prompt)]
+    reqs += [Requirement(text=phrase, kind="style", verified_by=judge)  # the brief's style words are all style
+             for _, phrase in prompt_phrases(brief.style) if brief.style.strip()]
     return reqs
 
 
