@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -45,7 +44,7 @@ from agent.models.document import (
 from agent.models.errors import InputError, PlanningError, ServiceError
 from agent.runtime.confine import Confinement
 from agent.runtime.secrets import redact
-from agent.runtime.store import ArtifactStore
+from agent.runtime.store import ArtifactStore, write_atomic
 from graphs.document_intake import document_dir, take_in_document
 from graphs.intake import thread_of
 from graphs.pixloop import build_pixloop_graph
@@ -267,10 +266,7 @@ def live_story(doc_dir: Path, outcome: ImageOutcome) -> None:
     """Rewrite story.md/story.html the moment an image is ready (not only after its wave): each image leaves its
     outcome next to its run folders, and the story is drawn from all of them."""
     with _LIVE:  # one writer at a time: a reader never sees another image's outcome half-written
-        path = doc_dir / "runs" / outcome.id / "outcome.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(outcome.model_dump_json())
-        os.replace(tmp, path)
+        write_atomic(doc_dir / "runs" / outcome.id / "outcome.json", outcome.model_dump_json().encode())
         doc = DocumentBrief.model_validate(json.loads((doc_dir / "document.json").read_text()))
         ready = {}
         for cue in doc.images:

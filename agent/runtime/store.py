@@ -38,6 +38,21 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
+def write_atomic(dest: Path, data: bytes) -> Path:
+    """Write `dest` so a reader sees the old file or the new one, never a part (a temporary file in the same
+    folder, then `os.replace`)."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dest
+
+
 class ArtifactStore:
     """A folder of immutable, hash-named files plus the run's append-only event log."""
 
@@ -64,16 +79,7 @@ class ArtifactStore:
         if dest.exists() and dest.stat().st_size == len(data):
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return dest
+        return write_atomic(dest, data)
 
     def put_bytes(self, data: bytes, width: int, height: int, mime: str | None = None) -> ImageRef:
         """Store encoded image bytes as they are (no re-encoding) and return their reference."""

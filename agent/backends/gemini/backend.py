@@ -10,11 +10,12 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, get_args
 from urllib.parse import urlparse
 
 import httpx
+from PIL import Image
 from pydantic import Field, field_validator
 
 from agent.backends.base import GenerationRequest, GenerationResult, HttpOptions, parse_options
@@ -64,6 +65,23 @@ class GeminiOptions(HttpOptions):
         return v.strip().upper() if isinstance(v, str) else v
 
 
+def inline_image(data: bytes, mime: str | None, open_image: Callable[[], Image.Image]) -> dict[str, Any]:
+    """An image as an inlineData part: its own bytes when Gemini takes the type and the size, else re-encoded
+    (JPEG 90 when too large, PNG for a type it does not take) within 4096 px."""
+    if mime not in INPUT_MIMES or len(data) > INLINE_MAX_BYTES:
+        img = open_image()
+        img.thumbnail((4096, 4096))
+        buf = io.BytesIO()
+        if len(data) > INLINE_MAX_BYTES:
+            img.convert("RGB").save(buf, format="JPEG", quality=90)
+            mime = "image/jpeg"
+        else:
+            img.save(buf, format="PNG")
+            mime = "image/png"
+        data = buf.getvalue()
+    return {"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode("ascii")}}
+
+
 class GeminiBackend:
     """Gemini native image generation and editing (Nano Banana family) behind the ImageBackend protocol."""
 
@@ -101,8 +119,9 @@ class GeminiBackend:
 
     # -- request --------------------------------------------------------------------------------
 
-    def _key_headers(self) -> dict[str, str]:
-        """The API key header, read from the environment now; Google's endpoint requires one."""
+    def key_headers(self) -> dict[str, str]:
+        """The API key header, read from the environment now; Google's endpoint requires one, a custom endpoint
+        (fake servers, gateways) gets a placeholder so the header is never empty."""
         key = api_key("gemini")
         if key:
             return {"x-goog-api-key": key}
@@ -132,19 +151,7 @@ class GeminiBackend:
     def _inline_part(self, ref: ImageRef, store: Any) -> dict[str, Any]:
         """A stored image as inlineData: its own bytes when the type is accepted and small enough."""
         data = store.read_bytes(ref)
-        mime = sniff_mime(data) or ref.mime
-        if mime not in INPUT_MIMES or len(data) > INLINE_MAX_BYTES:
-            img = store.open(ref)
-            img.thumbnail((4096, 4096))
-            buf = io.BytesIO()
-            if len(data) > INLINE_MAX_BYTES:
-                img.convert("RGB").save(buf, format="JPEG", quality=90)
-                mime = "image/jpeg"
-            else:
-                img.save(buf, format="PNG")
-                mime = "image/png"
-            data = buf.getvalue()
-        return {"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode("ascii")}}
+        return inline_image(data, sniff_mime(data) or ref.mime, lambda: store.open(ref))
 
     def _model_turn(self, record: dict[str, Any], image: ImageRef | dict[str, Any], store: Any) -> dict[str, Any]:
         """A recorded model turn with its parts and signatures as received, the image read from the store."""
@@ -322,7 +329,7 @@ class GeminiBackend:
 
     async def generate(self, request: GenerationRequest, store: Any) -> GenerationResult:
         """One image from Gemini: build the turn(s), POST with retries, parse the last non-thought image."""
-        headers = {**self._key_headers(), "content-type": "application/json"}
+        headers = {**self.key_headers(), "content-type": "application/json"}
         body, summary = await asyncio.to_thread(self.build_body, request, store)
         content = await asyncio.to_thread(lambda: json.dumps(body).encode())
         method = "streamGenerateContent" if self.options.stream else "generateContent"
@@ -345,4 +352,4 @@ class GeminiBackend:
         await self.http.aclose()
 
 
-__all__ = ["API_VERSIONS", "GOOGLE_BASE_URL", "GeminiBackend", "GeminiOptions"]
+__all__ = ["API_VERSIONS", "GOOGLE_BASE_URL", "GeminiBackend", "GeminiOptions", "inline_image"]

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import io
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -32,21 +31,20 @@ from typing import Any
 import httpx
 
 from agent.backends.errors import (
-    AuthError,
     BackendTimeout,
     BadRequest,
     MalformedResponse,
     NoImageReturned,
     ServerError,
 )
-from agent.backends.gemini.backend import INLINE_MAX_BYTES, INPUT_MIMES, NO_KEY_PLACEHOLDER, GeminiBackend
+from agent.backends.gemini.backend import GeminiBackend, inline_image
 from agent.backends.gemini.errors import classify
 from agent.backends.gemini.response import SseDecoder, blocked_prompt, error_event, refused_finish
 from agent.models import PixloopConfig
 from agent.models.errors import BackendError
 from agent.runtime.http import MIN_ATTEMPT_SECONDS, Retryable, current_deadline
 from agent.runtime.images import ImageInputError, decode_image_bytes, sniff_mime
-from agent.runtime.secrets import api_key, redact
+from agent.runtime.secrets import redact
 
 
 @dataclass(frozen=True)
@@ -95,33 +93,13 @@ def request_body(prompt: str, backend: GeminiBackend, references: Sequence[bytes
 
 def _inline_part(data: bytes, i: int) -> dict[str, Any]:
     """A reference as inlineData: its own bytes when Gemini takes the type and size, else re-encoded."""
-    mime = sniff_mime(data)
-    if mime not in INPUT_MIMES or len(data) > INLINE_MAX_BYTES:
+    def decoded() -> Any:
         try:
-            img = decode_image_bytes(data, label=f"reference image {i + 1}")
+            return decode_image_bytes(data, label=f"reference image {i + 1}")
         except ImageInputError as e:
             raise BadRequest(f"gemini: reference image {i + 1} cannot be read: {e}") from None
-        img.thumbnail((4096, 4096))
-        buf = io.BytesIO()
-        if len(data) > INLINE_MAX_BYTES:
-            img.convert("RGB").save(buf, format="JPEG", quality=90)
-            mime = "image/jpeg"
-        else:
-            img.save(buf, format="PNG")
-            mime = "image/png"
-        data = buf.getvalue()
-    return {"inlineData": {"mimeType": mime, "data": base64.b64encode(data).decode("ascii")}}
 
-
-def key_headers(backend: GeminiBackend) -> dict[str, str]:
-    """The key header as the backend sends it: from the environment now; required by Google's own endpoint,
-    a placeholder for a custom one (fake servers, gateways) so the header is never empty."""
-    key = api_key("gemini")
-    if key:
-        return {"x-goog-api-key": key}
-    if backend.google_endpoint:
-        raise AuthError("gemini: no API key: set GEMINI_API_KEY or GOOGLE_API_KEY")
-    return {"x-goog-api-key": NO_KEY_PLACEHOLDER}
+    return inline_image(data, sniff_mime(data), decoded)
 
 
 async def open_stream(backend: GeminiBackend, path: str, content: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -283,7 +261,7 @@ async def stream_interleaved(prompt: str, config: PixloopConfig, *, references: 
     without a single image, after its text was yielded). Items yielded before an error stay valid."""
     backend = GeminiBackend.from_config(config)
     try:
-        headers = {**key_headers(backend), "content-type": "application/json", "accept": "text/event-stream"}
+        headers = {**backend.key_headers(), "content-type": "application/json", "accept": "text/event-stream"}
         body = await asyncio.to_thread(request_body, prompt, backend, references, system)
         content = await asyncio.to_thread(lambda: json.dumps(body).encode())
         path = f"/{backend.api_version}/models/{backend.model}:streamGenerateContent"
@@ -300,5 +278,5 @@ async def stream_interleaved(prompt: str, config: PixloopConfig, *, references: 
         await backend.aclose()
 
 
-__all__ = ["InterleavedImage", "InterleavedItem", "InterleavedText", "key_headers", "open_stream", "request_body",
+__all__ = ["InterleavedImage", "InterleavedItem", "InterleavedText", "open_stream", "request_body",
            "stream_interleaved"]

@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from agent.models.document import (
     StyleDistance,
     TextBlock,
 )
+from agent.runtime.store import write_atomic
 
 STORY_MD = "story.md"
 STORY_HTML = "story.html"
@@ -368,18 +367,6 @@ def story_html(doc: DocumentBrief, outcomes: Mapping[str, ImageOutcome], doc_dir
     return "\n".join(head + body) + "\n"
 
 
-def _write_atomic(dest: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_story(doc: DocumentBrief, outcomes: Mapping[str, ImageOutcome], doc_dir: Path, *,
                 consistency: ConsistencyReport | None = None, sheet: CharacterSheet | None = None,
                 embed: bool = False, live: bool = False) -> tuple[Path, Path]:
@@ -387,9 +374,9 @@ def write_story(doc: DocumentBrief, outcomes: Mapping[str, ImageOutcome], doc_di
     doc_dir = Path(doc_dir)
     doc_dir.mkdir(parents=True, exist_ok=True)
     md_path, html_path = doc_dir / STORY_MD, doc_dir / STORY_HTML
-    _write_atomic(md_path, story_markdown(doc, outcomes, doc_dir))
-    _write_atomic(html_path, story_html(doc, outcomes, doc_dir, consistency=consistency, sheet=sheet,
-                                        embed=embed, live=live))
+    write_atomic(md_path, story_markdown(doc, outcomes, doc_dir).encode())
+    write_atomic(html_path, story_html(doc, outcomes, doc_dir, consistency=consistency, sheet=sheet,
+                                       embed=embed, live=live).encode())
     return md_path, html_path
 
 
