@@ -72,6 +72,9 @@ class GenerationResult:
     image: Image.Image
     cost: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    original: bytes | None = None
+    """The encoded bytes exactly as the backend delivered them (HTTP backends), or None. Kept so that a
+    provider's C2PA Content Credentials survive: re-encoding `image` would drop its manifest."""
 
 
 class BackendOptions(BaseModel):

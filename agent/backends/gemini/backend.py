@@ -28,6 +28,7 @@ from agent.models import ImageRef
 from agent.models.errors import BackendError
 from agent.runtime.http import HttpClient, Retryable
 from agent.runtime.images import ImageInputError, decode_image_bytes, sniff_mime
+from agent.runtime.provenance import has_manifest
 from agent.runtime.secrets import api_key, redact
 
 GOOGLE_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -318,7 +319,9 @@ class GeminiBackend:
             meta["edit"] = {"turns": summary["turns"], "signatures_sent": summary["signatures_sent"]}
         if summary["notes"]:
             meta["notes"] = summary["notes"]
-        return GenerationResult(image=image, cost=cost, meta=meta)
+        if has_manifest(answer.image, mime):
+            meta["c2pa_manifest"] = True
+        return GenerationResult(image=image, cost=cost, meta=meta, original=answer.image)
 
     def _remember(self, key: str, record: dict[str, Any]) -> None:
         with self._turns_lock:

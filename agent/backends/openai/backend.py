@@ -24,6 +24,7 @@ from agent.models import ASPECT_RATIOS, ImageRef
 from agent.models.errors import BackendError, BackendOptionError
 from agent.runtime.http import HttpClient, current_deadline
 from agent.runtime.images import ImageInputError, decode_image_bytes, sniff_mime
+from agent.runtime.provenance import has_manifest
 from agent.runtime.secrets import api_key, redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -285,7 +286,10 @@ class OpenAIBackend:
             self.http.usage.add_tokens(input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"),
                                        output_image_tokens=details.get("image_tokens"))
         self.http.usage.cost += cost
-        return GenerationResult(image=image, cost=cost, meta={k: v for k, v in meta.items() if v is not None})
+        if has_manifest(raw, meta["mime"]):
+            meta["c2pa_manifest"] = True
+        return GenerationResult(image=image, cost=cost, meta={k: v for k, v in meta.items() if v is not None},
+                                original=raw)
 
     async def _image_bytes(self, item: dict[str, Any]) -> bytes:
         """The image bytes of one data item: b64_json (GPT models), or a URL download (dall-e style servers)."""

@@ -10,7 +10,8 @@ picture. It answers like Gemini 3:
 a thought text, a small thought image, a text part and the final image carrying a thoughtSignature.
 Faults from the FaultPlan replace or spoil answers in Google's own error shapes. A streamed request for
 TEXT and IMAGE without an imageConfig is answered with an interleaved illustrated document, page by page
-(`interleaved`, which documents its `interleaved_*` options and how it decides).
+(`interleaved`, which documents its `interleaved_*` options and how it decides). Option `c2pa_sign=true`
+signs every final image with C2PA Content Credentials as a fake Google would (`provenance`).
 Spec: shared/docs/backend-protocols.md sections 1 and 7.
 """
 
@@ -38,6 +39,7 @@ from agent.runtime.images import sniff_mime
 from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, encode, fake_render
 from agent.testing.fakes.editing import masked_edit, restyle
 from agent.testing.fakes.interleaved import Document, DocumentOptions, document_response, wants_document
+from agent.testing.fakes.provenance import provider_sign
 
 STANDARD = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 FLASH = STANDARD + ("1:4", "4:1", "1:8", "8:1")
@@ -126,6 +128,7 @@ class _State:
         self.finish_reason: str | None = options.get("finish_reason")
         self.require_signatures = bool(options.get("require_signatures", False))
         self.stream_cut = bool(options.get("stream_cut", False))
+        self.c2pa_sign = bool(options.get("c2pa_sign", False))
         self.models = {**MODELS, **(options.get("models") or {})}
         self.signatures: set[str] = set()
         self.lock = threading.Lock()
@@ -283,6 +286,8 @@ def _render(model: str, info: dict[str, Any], state: _State, fault: Fault | None
         w, h = max(8, w // 2), max(8, h // 2)
     fmt = "JPEG" if state.mislabel_jpeg else state.image_format
     final = _picture(info, w, h, fmt)
+    if state.c2pa_sign:
+        final = provider_sign(final, "gemini")
     declared = "image/png" if state.mislabel_jpeg else \
         {"JPEG": "image/jpeg", "WEBP": "image/webp"}.get(fmt, "image/png")
     tokens = spec["tokens"].get(info["size"], 1120)

@@ -6,7 +6,8 @@ renders the prompt; an edit with a mask keeps the first image exactly outside th
 transparent area and re-renders that area from the prompt, placing the other images there; an
 edit without a mask renders the prompt with every input image placed in it. It answers with the
 real body and headers (usage, x-request-id, x-ratelimit-*), streams SSE partial/completed events
-on stream=true, and plays the FaultPlan. Routes are also served without the /v1 prefix.
+on stream=true, and plays the FaultPlan. Routes are also served without the /v1 prefix. Option
+`c2pa_sign=true` signs every final image with C2PA Content Credentials as a fake OpenAI would (`provenance`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from starlette.routing import Route
 from agent.runtime.images import sniff_mime
 from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay, fake_render
 from agent.testing.fakes.editing import masked_edit, render_image
+from agent.testing.fakes.provenance import provider_sign
 
 MODELS = ("gpt-image-1", "gpt-image-1-mini", "gpt-image-1.5", "gpt-image-2", "gpt-image-2-2026-04-21",
           "chatgpt-image-latest")
@@ -363,6 +365,8 @@ def create_app(faults: FaultPlan, *, api_key: str | None = None, faults_after: i
                 asyncio.to_thread(_render, params, render_w, render_h, i, images, mask) for i in range(params.n)))
             blobs = await asyncio.gather(*(
                 asyncio.to_thread(_encode, img, params.output_format, params.output_compression) for img in rendered))
+        if options.get("c2pa_sign"):
+            blobs = list(await asyncio.gather(*(asyncio.to_thread(provider_sign, b, "openai") for b in blobs)))
         if kind == "truncated":
             blobs = [b[: len(b) // 2] for b in blobs]
         usage = _usage(params, width, height, len(images))
