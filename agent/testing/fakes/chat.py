@@ -12,15 +12,14 @@ Options (create_app(faults, **options)):
   mode: ok | fenced | prose | parts | invalid_once | invalid | schema_invalid_once | length | refusal |
         content_filter | empty | vllm_error | nested_error
         (the *_once modes answer well when the request is a repair retry, i.e. has an assistant turn)
-  story_pages / story_pages_once: the story has this many sections whatever was asked (always / first try)
-  drop_text / alter_text / extra_text: the plan drops the first quoted string, misspells it, or adds
-        unrequested text;  aspect: the plan's aspect ratio regardless of the brief
-  judge_scores: (adherence, consistency);  judge_problems: [{"what", "where"}, ...]
-  api_key: require `Authorization: Bearer <key>`;  reject_max_tokens: answer like OpenAI reasoning
-        models do to `max_tokens`;  model: the model name answered (default: the request's)
-Faults (FaultPlan, one per completion request): 429 500 503 slow safety malformed html truncated
-no_image (empty content) quota reset; wrong_size does not apply to chat. `stream: true` answers
-SSE chat.completion.chunk events ending with `data: [DONE]`.
+  story_pages / story_pages_once: the story has this many sections whatever was asked (always / first try);
+  moderation_flag: "stolen,bomb": POST /v1/moderations flags inputs with these words (`fakes.moderation`)
+  drop_text / alter_text / extra_text: the plan drops the first quoted string, misspells it, or adds unrequested
+  text;  aspect: the plan's aspect ratio;  judge_scores: (adherence, consistency);  judge_problems: [{what, where}]
+  api_key: require `Authorization: Bearer <key>`;  reject_max_tokens: answer like OpenAI reasoning models do to
+  `max_tokens`;  model: the model name answered (default: the request's)
+Faults (FaultPlan, one per completion request): 429 500 503 slow safety malformed html truncated no_image (empty
+content) quota reset (not wrong_size). `stream: true` answers SSE chat.completion.chunk events ending `data: [DONE]`.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from agent.testing.fakes.base import Fault, FaultPlan, RequestLog, apply_delay
+from agent.testing.fakes.moderation import make_handler as moderation_handler
 from agent.testing.fakes.story import STORY_SCHEMA, story_answer
 from prompts import parse as parse_prompt
 
@@ -311,8 +311,7 @@ def create_app(faults: FaultPlan | None = None, **options: Any) -> Starlette:
             log.add(request.method, request.url.path, dict(request.headers), raw[:200].decode("latin-1"))
             return _error(400, "We could not parse the JSON body of your request.")
         log.add(request.method, request.url.path, dict(request.headers), body)
-        key = options.get("api_key")
-        if key and request.headers.get("authorization") != f"Bearer {key}":
+        if options.get("api_key") and request.headers.get("authorization") != f"Bearer {options['api_key']}":
             return _error(401, "Incorrect API key provided.", code="invalid_api_key")
         fault = faults.next()
         await apply_delay(faults, fault)
@@ -426,6 +425,15 @@ def create_app(faults: FaultPlan | None = None, **options: Any) -> Starlette:
 
     routes = [Route(p, completions, methods=["POST"]) for p in ("/v1/chat/completions", "/chat/completions")]
     routes += [Route(p, models, methods=["GET"]) for p in ("/v1/models", "/models")]
+
+    async def guard(request: Request) -> Response | None:  # the same auth and faults as completions
+        if options.get("api_key") and request.headers.get("authorization") != f"Bearer {options['api_key']}":
+            return _error(401, "Incorrect API key provided.", code="invalid_api_key")
+        fault = faults.next()
+        await apply_delay(faults, fault)
+        return _fault_response(fault) if fault is not None and fault.kind != "slow" else None
+
+    routes += [Route(p, moderation_handler(options, log, guard), methods=["POST"]) for p in ("/v1/moderations", "/moderations")]
     app = Starlette(routes=routes)
     app.state.requests = log
     app.state.images = images_seen
