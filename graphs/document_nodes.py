@@ -30,6 +30,7 @@ from agent.loop.document.render import write_story
 from agent.loop.document.report import document_report
 from agent.loop.document.sheet import anchor_sheet, build_sheet, style_from_images, with_palette
 from agent.loop.document.state import DocumentState, ImageTask
+from agent.loop.policy.screen import policy_for
 from agent.models import ImageOutcome, PixloopConfig, StopReason
 from agent.models.document import (
     ConsistencyEvent,
@@ -120,6 +121,9 @@ async def plan_document(state: DocumentState, config: RunnableConfig, runtime: R
     except ServiceError as e:
         return _failed(run_dir, started, "backend_error", f"{type(e).__name__}: {e}")
     doc = intake.doc
+    refusal = await asyncio.to_thread(_screen_text, doc, settings)
+    if refusal is not None:
+        return _failed(run_dir, started, "policy", refusal)
     if not intake.streamed:
         for section in doc.sections:
             await emit(TextEvent(section=section.id, title=section.title, text=section.text))
@@ -128,8 +132,19 @@ async def plan_document(state: DocumentState, config: RunnableConfig, runtime: R
             "pending": [c.id for c in doc.images], "drafts": intake.drafts, "stop_reason": None, "error": None}
 
 
+def _screen_text(doc: DocumentBrief, settings: PixloopConfig) -> str | None:
+    """The document's own text through the content policy (each image's cue is screened by its loop)."""
+    policy = policy_for(settings.policy)
+    for section in doc.sections:
+        decision = policy.check_text(f"{section.title}\n{section.text}", "prompt")
+        if not decision.allowed:
+            return f"section {section.id}: {decision.message}"
+    return None
+
+
 def _failed(run_dir: str, started: float, reason: Any, message: str) -> dict[str, Any]:
-    return {"run_dir": run_dir, "started": started, "status": "failed", "stop_reason": reason,
+    return {"run_dir": run_dir, "started": started, "status": "refused" if reason == "policy" else "failed",
+            "stop_reason": reason,
             "error": redact(message), "round": 0, "pending": []}
 
 
@@ -145,7 +160,7 @@ def _over_budget(state: DocumentState) -> bool:
 
 def route_images(state: DocumentState) -> list[Send] | Literal["consistency", "finalize_document"]:
     """Send the images that can render now, each to its own loop; none left: check consistency."""
-    if state.get("status") == "failed":
+    if state.get("status") in ("failed", "refused"):
         return "finalize_document"
     todo = _to_render(state)
     if not todo or _over_budget(state):
@@ -239,14 +254,16 @@ async def _run_loop(task: ImageTask, config: RunnableConfig, settings: PixloopCo
 
 
 def accept_image(task: ImageTask, values: dict[str, Any], seconds: float) -> ImageOutcome:
-    """The one place every document image passes before the document takes it: its final image is copied into
-    the document's store (content policy and provenance steps go here)."""
+    """The one place every document image passes before the document takes it: the image its loop delivered (with
+    that loop's provenance steps and policy checks) is copied into the document's store."""
     doc_store, run_store = ArtifactStore.for_dir(task["doc_dir"]), ArtifactStore.for_dir(task["run_dir"])
     final = values.get("final")
     image = None
-    if final is not None:
+    if final is not None:  # the image as its loop delivered it (watermark, metadata, credentials), byte for byte
         ref = final.image
-        image = doc_store.put_bytes(run_store.read_bytes(ref), ref.width, ref.height, ref.mime)
+        delivered = Path(task["run_dir"]) / f"final{Path(ref.path).suffix}"
+        data = delivered.read_bytes() if delivered.is_file() else run_store.read_bytes(ref)
+        image = doc_store.put_bytes(data, ref.width, ref.height, ref.mime)
     verdicts = [v for v in values.get("verdicts", []) if final is not None and v.candidate_id == final.id]
     outcome = ImageOutcome(
         id=task["image"], round=task["round"], status=values.get("status", "failed"),
@@ -279,7 +296,7 @@ def live_story(doc_dir: Path, outcome: ImageOutcome) -> None:
 def collect(state: DocumentState) -> dict[str, Any]:
     """After a wave of images: anchor characters without references on their first accepted image, and
     rewrite the story so a reader sees each section as it completes."""
-    if state.get("status") == "failed":
+    if state.get("status") in ("failed", "refused"):
         return {}
     outcomes = state.get("outcomes") or {}
     sheet = anchor_sheet(state["doc"], state["sheet"], outcomes, Path(state["run_dir"]))
@@ -328,7 +345,8 @@ def finalize_document(state: DocumentState) -> dict[str, Any]:
     reports: list[ConsistencyReport] = state.get("consistency") or []
     reason: StopReason | None
     if doc is None:
-        status, reason = "failed", state.get("stop_reason") or "bad_input"
+        status = "refused" if state.get("status") == "refused" else "failed"
+        reason = state.get("stop_reason") or "bad_input"
         html = None
     else:
         status = document_status(doc, outcomes, reports[-1] if reports else None)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.config import get_config
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
@@ -23,11 +24,13 @@ from agent.backends import get_backend
 from agent.loop import selection
 from agent.loop.correction import CorrectionContext, apply_action, correct
 from agent.loop.coverage import assess, unverified
+from agent.loop.delivery import deliver
 from agent.loop.generation import from_draft, produce
 from agent.loop.planning import generation_prompt, get_planner
 from agent.loop.planning.edit import plan_edit
 from agent.loop.planning.requirements import requirements_for
 from agent.loop.planning.sketch import plan_from_sketch
+from agent.loop.policy.screen import policy_for, screen_brief, screen_candidate
 from agent.loop.report import build_report
 from agent.loop.state import CriticTask, LoopState
 from agent.loop.stopping import drafts_affordable, stop_reason
@@ -43,13 +46,21 @@ from agent.models import (
     StopReason,
     Verdict,
 )
-from agent.models.errors import BackendError, CriticUnavailable, ImageInputError, InputError, PlanningError
+from agent.models.errors import (
+    BackendError,
+    ConfigError,
+    CriticUnavailable,
+    ImageInputError,
+    InputError,
+    PlanningError,
+)
 from agent.runtime.confine import Confinement
 from agent.runtime.http import Deadline, deadline
+from agent.runtime.images import decode_image_bytes
 from agent.runtime.secrets import redact
 from agent.runtime.store import ArtifactStore
 from critics import CheckContext, get_critic
-from graphs.intake import safe_run_dir, take_in
+from graphs.intake import safe_run_dir, take_in, thread_of
 from prompts import render
 
 
@@ -86,6 +97,14 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
         return _refused(ArtifactStore.for_dir(run_dir), {"run_dir": run_dir}, "bad_input", redact(str(e)), t0)
     brief, run_dir = intake.brief, intake.run_dir
     store = ArtifactStore.for_dir(run_dir)
+    try:
+        decision = screen_brief(policy_for(settings.policy), brief)
+    except ConfigError as e:
+        return _refused(store, {"brief": brief, "run_dir": run_dir}, "bad_input", redact(str(e)), t0)
+    store.log_event("policy", stage="brief", allowed=decision.allowed, verified=decision.verified,
+                    rule=decision.rule_id, category=decision.category)
+    if not decision.allowed:
+        return _refused(store, {"brief": brief, "run_dir": run_dir}, "policy", decision.message, t0)
     references: list[ImageRef] = []
     try:
         references = [store.put_reference(source, f"references[{i}]") for i, source in enumerate(intake.references)]
@@ -121,14 +140,15 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
 def _refused(store: ArtifactStore, update: dict[str, Any], reason: StopReason, message: str,
              t0: float) -> dict[str, Any]:
     """The plan step's update for a run that cannot start: failed, why, and straight to finalize."""
-    store.log_event("bad_input" if reason == "bad_input" else "planning_error", error=message)
+    store.log_event({"bad_input": "bad_input", "policy": "refused"}.get(reason, "planning_error"), error=message)
     dt = time.perf_counter() - t0
-    return {**update, "iteration": 0, "status": "failed", "stop_reason": reason, "error": message,
+    return {**update, "iteration": 0, "status": "refused" if reason == "policy" else "failed", "stop_reason": reason,
+            "error": message,
             "best_id": None, "stale_rounds": 0, "elapsed_s": dt, "timings": {"plan": dt}}
 
 
 def route_after_plan(state: LoopState) -> Literal["generate", "finalize"]:
-    return "finalize" if state.get("status") == "failed" else "generate"
+    return "finalize" if state.get("status") in ("failed", "refused") else "generate"
 
 
 def _current_seed(state: LoopState) -> int:
@@ -176,7 +196,7 @@ async def generate(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[st
                                   candidates={c.id: c for c in state.get("candidates", [])},
                                   answer_retries=settings.answer_retries)
         candidates = [
-            await asyncio.to_thread(_record, store, p.image, dict(
+            await asyncio.to_thread(_record, store, p.original or p.image, dict(
                 id=f"c{iteration}" + ("" if k == 0 else chr(ord("a") + k)), iteration=iteration, backend=p.backend,
                 seed=p.seed, plan_revision=the_plan.revision, strategy=action.strategy if action else "initial",
                 parent_id=p.parent_id, plan_ref=state.get("plan_ref"), seconds=round(p.seconds, 4), cost=p.cost,
@@ -218,9 +238,13 @@ def _prepare(run_dir: str, the_plan: Plan, action: Action | None, iteration: int
 
 
 def _record(store: ArtifactStore, image: Any, fields: dict[str, Any]) -> Candidate:
-    """Store the image, give it a friendly name and log the event; returns the validated Candidate."""
-    image = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
-    ref = store.put_image(image)
+    """Store the image (a provider's signed file as its bytes, unchanged), give it a friendly name and log the
+    event; returns the validated Candidate."""
+    if isinstance(image, bytes):
+        ref = store.put_bytes(image, *decode_image_bytes(image, label="provider image").size)
+    else:
+        image = image if image.mode in ("RGB", "RGBA") else image.convert("RGB")
+        ref = store.put_image(image)
     candidate = Candidate.model_validate({**fields, "image": ref})
     _link_candidate(store, candidate)
     store.log_event("generate", iteration=candidate.iteration, candidate=candidate.id, image=ref.sha256,
@@ -325,11 +349,30 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
                          cost_next=get_backend(settings.backend, settings).capabilities.cost_per_image,
                          stale_rounds=stale, budget=budget)
     store = ArtifactStore.for_dir(state["run_dir"])
+    refusal = _screen_fresh(store, settings, fresh, state)
+    if refusal is not None:  # never delivered: the run ends refused, naming the rule
+        reason = "policy"
     store.log_event("judge", candidate=current.id, passed=passed, best=best_id, stop_reason=reason,
                     regressions=sorted(selection.regressions(ranks[current.id], best_rank)) if best_rank else [])
     dt = time.perf_counter() - t0
-    return {"best_id": best_id, "current_id": current.id, "stale_rounds": stale, "stop_reason": reason,
-            "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
+    update = {"best_id": best_id, "current_id": current.id, "stale_rounds": stale, "stop_reason": reason,
+              "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
+    return {**update, "error": refusal} if refusal is not None else update
+
+
+def _screen_fresh(store: ArtifactStore, settings: PixloopConfig, fresh: list[Candidate],
+                  state: LoopState) -> str | None:
+    """The policy message of the first fresh candidate the content policy refuses (its read text or its
+    pixels), else None; every decision is an audit event."""
+    policy = policy_for(settings.policy)
+    for c in fresh:
+        decision = screen_candidate(policy, store.open(c.image), _verdicts_for(state, c.id))
+        store.log_event("policy", stage="candidate", candidate=c.id, allowed=decision.allowed,
+                        verified=decision.verified, rule=decision.rule_id, category=decision.category,
+                        message=decision.message if not decision.allowed or not decision.verified else None)
+        if not decision.allowed:
+            return f"candidate {c.id}: {decision.message}"
+    return None
 
 
 def route_after_judge(state: LoopState) -> Literal["correct", "finalize"]:
@@ -369,19 +412,30 @@ def correct_node(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str,
     return {"actions": [action], "plan": new_plan, "plan_ref": plan_ref, "elapsed_s": dt, "timings": {"correct": dt}}
 
 
+def _thread_id() -> str | None:
+    """The thread of the graph run this step belongs to (the watermark names it), or None outside one."""
+    try:
+        return thread_of(get_config())
+    except RuntimeError:
+        return None
+
+
 def final_status(reason: StopReason | None, best: Candidate | None) -> Status:
     """The honest status of a run that stopped: passed only when the stop rule says so; failed when there is
     nothing to deliver or the input or pixloop itself failed; otherwise the best candidate is delivered below
     threshold (a budget ran out, or a later iteration's backend call failed after a candidate was made)."""
     if reason == "passed":
         return "passed"
+    if reason == "policy":
+        return "refused"
     if best is None or reason in ("bad_input", "internal_error"):
         return "failed"
     return "below_threshold"
 
 
 def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
-    """Return the best candidate with an honest status; write final.png and report.json."""
+    """Return the best candidate with an honest status; deliver final.png (watermark, metadata and, when asked,
+    Content Credentials: `agent.loop.delivery`) and write report.json."""
     settings = _settings(runtime)
     store = ArtifactStore.for_dir(state["run_dir"])
     by_id = {c.id: c for c in state.get("candidates", [])}
@@ -392,8 +446,12 @@ def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any
     requirements = assess(plan_.requirements, _verdicts_for(state, best.id) if best else []) if plan_ else []
     if status == "passed" and settings.strict and unverified(requirements):
         status, reason = "below_threshold", "unverified"  # strict: passed may not leave anything unchecked
+    if status == "refused":
+        best = None  # a run the policy refused delivers nothing, not even an earlier candidate
     if best is not None:
-        store.copy_to(best.image, f"final{Path(best.image.path).suffix}")
+        edit_source = plan_.source if plan_ is not None and plan_.edit is not None else None
+        deliver(store, best.image, f"final{Path(best.image.path).suffix}", config=settings, edit_source=edit_source,
+                run_id=_thread_id() or Path(state["run_dir"]).name, references=state.get("references", []))
     if plan_ is not None and plan_.mask is not None and plan_.edit is not None:
         store.copy_to(plan_.mask, "mask.png")  # the edit's mask, derived or given, next to the result
         if plan_.edit.preview is not None:

@@ -44,3 +44,22 @@ def corrupt_png(tmp_path: Path) -> Path:
     path = tmp_path / "corrupt.png"
     path.write_bytes(data[: len(data) // 2])
     return path
+
+
+def same_image_delivered(final: Path, candidate: Path) -> None:
+    """`final` is `candidate` as pixloop delivers it: same size, pixels within the invisible watermark's few grey
+    levels, and the watermark present."""
+    import numpy as np
+
+    from agent.runtime.watermark import detect
+
+    a, b = Image.open(final).convert("RGB"), Image.open(candidate).convert("RGB")
+    assert a.size == b.size
+    diff = np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
+    assert diff.max() <= 12 and diff.mean() <= 4, (int(diff.max()), float(diff.mean()))
+    assert detect(a).present, "the delivered image carries the run's watermark"
+
+
+@pytest.fixture
+def delivered_from():
+    return same_image_delivered

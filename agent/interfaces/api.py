@@ -39,12 +39,15 @@ FAILURE_EXIT_CODES: dict[StopReason | None, int] = {"bad_input": 2, "internal_er
 
 
 def exit_code(status: Status, stop_reason: StopReason | None) -> int:
-    """0 passed, 3 below threshold (the best image is still written), and for a failed run 2 bad input,
-    1 an internal error, 4 otherwise (the backend or the planner failed, or nothing could be made in time)."""
+    """0 passed, 3 below threshold (the best image is still written), 5 refused by the content policy (nothing is
+    delivered), and for a failed run 2 bad input, 1 an internal error, 4 otherwise (the backend or the planner
+    failed, or nothing could be made in time)."""
     if status == "passed":
         return 0
     if status == "below_threshold":
         return 3
+    if status == "refused":
+        return 5
     if status == "failed":
         return FAILURE_EXIT_CODES.get(stop_reason, 4)
     return 1

@@ -11,7 +11,7 @@ def describe_update(node: str, update: dict[str, Any] | None) -> str | None:
         return None
     if node == "plan":
         if update.get("error"):
-            return f"plan      FAILED: {update['error']}"
+            return f"plan      {'REFUSED' if update.get('status') == 'refused' else 'FAILED'}: {update['error']}"
         p = update["plan"]
         checks = ", ".join(f"{k}>={c.threshold:.2f}" for k, c in p.checks.items()) or "none"
         text = "; ".join(f'"{e.content}"' for e in p.text) or "none"

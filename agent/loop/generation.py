@@ -52,6 +52,9 @@ class Produced:
     seconds: float = 0.0
     parent_id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    original: bytes | None = None
+    """The provider's file byte for byte when it carries C2PA Content Credentials (stored as it came, so they
+    stay valid; see `agent.loop.delivery`)."""
 
 
 def region_mask(size: tuple[int, int], regions: list[PixelBox], feather: int = 0) -> Image.Image:
@@ -235,4 +238,6 @@ async def _call(backend: Any, request: GenerationRequest, store: ArtifactStore, 
     if retried:
         meta["answer_retries"] = len(retried)
         meta["answer_errors"] = retried
-    return Produced(result.image, backend.name, request.seed, result.cost, time.perf_counter() - t0, parent, meta)
+    original = result.original if meta.get("c2pa_manifest") else None
+    return Produced(result.image, backend.name, request.seed, result.cost, time.perf_counter() - t0, parent, meta,
+                    original)

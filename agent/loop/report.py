@@ -37,7 +37,10 @@ def explain(status: str, reason: str | None, best: Candidate | None, verdicts: l
            "planning_error": "the brief could not be planned", "backend_error": "the backend failed",
            "unverified": "every check passed, but strict mode requires every requirement to be verified",
            "bad_input": "the input was refused", "internal_error": "pixloop failed (an internal error)",
+           "policy": "the content policy refused it (nothing is delivered)",
            }.get(reason or "", reason or "stopped")
+    if reason == "policy":
+        return f"Stopped because {why}."
     best_txt = f" Best candidate {best.id} still fails: {detail}" if best and detail else ""
     return f"Stopped because {why}.{best_txt}"
 

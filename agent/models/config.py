@@ -33,6 +33,13 @@ class PixloopConfig(BaseModel):
                                               "used for ablations and to forbid e.g. typesetting")
     strict: bool = Field(False, description="a run that passed every check but left a requirement unverified "
                                             "(no critic checks it) ends below threshold instead of passed")
+    policy: str | None = Field(None, description="a content policy file (TOML) merged over the default policy")
+    watermark: bool = Field(True, description="mark every delivered image with the invisible watermark naming "
+                                               "the run (`pixloop verify` reads it)")
+    sign_cert: str | None = Field(None, description="PEM certificate chain to sign delivered images with C2PA "
+                                                    "Content Credentials (`pixloop provenance test-cert` makes one)")
+    sign_key: str | None = Field(None, description="PEM private key of sign_cert (the path; its content is never "
+                                                   "stored)")
     answer_retries: int = Field(1, ge=0, le=5, description="times a malformed, truncated or image-less answer "
                                 "is asked for again before the iteration fails (0: never)")
 

@@ -9,10 +9,10 @@ from pydantic import Field, model_validator
 from agent.models.base import ImageRef, Model
 from agent.models.plan import PixelBox
 
-Status = Literal["running", "passed", "below_threshold", "failed"]
+Status = Literal["running", "passed", "below_threshold", "failed", "refused"]
 StopReason = Literal[
     "passed", "unverified", "max_iterations", "max_seconds", "max_cost", "no_improvement", "bad_input",
-    "planning_error", "backend_error", "internal_error",
+    "planning_error", "backend_error", "internal_error", "policy",
 ]
 """Why a run stopped: it passed (or, with `strict`, every check passed but some requirement is `unverified`);
 a budget ran out; corrections stopped helping; or something failed: the input (bad_input), the planner, the

@@ -144,8 +144,10 @@ def test_an_installed_backend_plugin_is_listed_and_generates(site: Path, tmp_pat
     assert out.returncode in (0, 3), out.stderr
     report = json.loads(out.stdout)
     assert report["backend"] == "stripes" and report["candidates"][0]["meta"] == {"plugin": "stripes"}
-    final = Image.open(tmp_path / "run" / report["final"]["path"]).convert("RGB")
-    assert final.getpixel((10, 10)) == (0xaa, 0x33, 0x66) and final.getpixel((40, 10)) == (255, 255, 255)
+    made = Image.open(tmp_path / "run" / report["candidates"][0]["path"]).convert("RGB")  # as the plugin drew it
+    assert made.getpixel((10, 10)) == (0xaa, 0x33, 0x66) and made.getpixel((40, 10)) == (255, 255, 255)
+    final = Image.open(tmp_path / "run" / report["final"]["path"]).convert("RGB")  # delivered: plus the watermark
+    assert all(abs(a - b) <= 6 for a, b in zip(final.getpixel((10, 10)), (0xaa, 0x33, 0x66), strict=True))
 
 
 def test_a_backend_plugin_option_error_is_bad_input(site: Path, tmp_path: Path) -> None:

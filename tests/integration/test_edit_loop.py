@@ -44,6 +44,11 @@ def rgb(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB")).astype(np.int16)
 
 
+def final_candidate(run: Path, report: dict[str, Any]) -> Path:
+    """The final candidate as the loop made it; final.png is the same image with the invisible watermark."""
+    return run / next(c["path"] for c in report["candidates"] if c["id"] == report["final"]["candidate"])
+
+
 def test_edit_with_a_region_changes_only_that_box_and_saves_its_mask(portrait: Path, tmp_path: Path,
                                                                      capsys: Any) -> None:
     run = tmp_path / "run"
@@ -54,7 +59,7 @@ def test_edit_with_a_region_changes_only_that_box_and_saves_its_mask(portrait: P
     assert Image.open(run / "mask.png").getbbox() == (0, 0, 240, 200)
     assert (run / "mask-preview.png").exists()
     assert report["edit"]["mask_origin"] == "region" and report["edit"]["kind"] in ("region", "restyle")
-    before, after = rgb(portrait), rgb(run / "final.png")
+    before, after = rgb(portrait), rgb(final_candidate(run, report))  # the watermark is added on delivery
     outside = np.ones(before.shape[:2], bool)
     outside[:216, :256] = False  # the box and its feather band
     assert np.abs(after - before)[outside].max() == 0, "nothing outside the region may change"
@@ -75,7 +80,7 @@ def test_a_background_edit_derives_a_mask_that_keeps_the_person(portrait: Path, 
     x0, y0, x1, y1 = face["evidence"]["identities"][0]["box"]
     assert (mask[y0:y1, x0:x1] == 0).mean() > 0.9, "the face is kept, not edited"
     assert face["evidence"]["identities"][0]["same"]
-    before, after = rgb(portrait), rgb(result.run_dir / "final.png")
+    before, after = rgb(portrait), rgb(final_candidate(result.run_dir, report))
     grey = [cv2.cvtColor(a.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32) / 255 for a in (before, after)]
     assert ssim_map(grey[0][y0:y1, x0:x1], grey[1][y0:y1, x0:x1]).mean() >= 0.9, "the face region is preserved"
     changed = np.abs(after - before).max(axis=2) > 24
@@ -127,7 +132,7 @@ def test_an_edit_that_spills_or_shifts_is_restored_from_the_source(portrait: Pat
     assert result.passed, report["summary"]
     final = next(c for c in report["candidates"] if c["id"] == report["final"]["candidate"])
     assert final["backend"] == "restore-source" and final["parent"] == first["id"]
-    before, after = rgb(portrait), rgb(result.run_dir / "final.png")
+    before, after = rgb(portrait), rgb(final_candidate(result.run_dir, report))
     outside = np.ones(before.shape[:2], bool)
     outside[:230, :270] = False
     assert np.abs(after - before)[outside].mean() < 1.0

@@ -12,13 +12,16 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
+from agent.interfaces.cli.audit import add_audit_parser, audit_command
 from agent.interfaces.cli.check import add_check_parser, check_command
 from agent.interfaces.cli.common import EXIT_BAD_INPUT
 from agent.interfaces.cli.edit import add_edit_parser, edit_command
 from agent.interfaces.cli.fake_server import add_fake_server_parser, fake_server_command
 from agent.interfaces.cli.listing import backends_command, critics_command, planners_command
+from agent.interfaces.cli.provenance import add_provenance_parser, provenance_command
 from agent.interfaces.cli.run import add_run_parser, run_command
 from agent.interfaces.cli.story import add_story_parser, story_command
+from agent.interfaces.cli.verify import add_verify_parser, verify_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,10 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_edit_parser(sub)
     add_check_parser(sub)
     add_story_parser(sub)
+    add_verify_parser(sub)
+    add_audit_parser(sub)
     sub.add_parser("backends", help="list image backends (plugins too), whether they can run here, what they can do")
     sub.add_parser("critics", help="list critics (plugins too) with their default thresholds and where those come from")
     sub.add_parser("planners", help="list planners (plugins too)")
     add_fake_server_parser(sub)
+    add_provenance_parser(sub)
     return parser
 
 
@@ -58,6 +64,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return check_command(args)
     if args.command == "story":
         return story_command(args)
+    if args.command == "verify":
+        return verify_command(args)
+    if args.command == "audit":
+        return audit_command(args)
     if args.command == "fake-server":
         return fake_server_command(args)
     if args.command == "backends":
@@ -66,6 +76,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return critics_command()
     if args.command == "planners":
         return planners_command()
+    if args.command == "provenance":
+        return provenance_command(args)
     parser.print_help()
     return EXIT_BAD_INPUT
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from agent.interfaces.api import RunResult, aresume, arun, make_brief, new_thread_id
@@ -14,7 +15,7 @@ from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, 
 from agent.interfaces.progress import describe_update
 from agent.interfaces.run_folder import IF_EXISTS
 from agent.models import ASPECT_RATIOS, SIZE_TIERS, Brief, PixloopConfig
-from agent.models.errors import PixloopError
+from agent.models.errors import BriefError, PixloopError
 from agent.runtime.secrets import redact
 
 RUN_EPILOG = """\
@@ -28,6 +29,7 @@ the OCR critic reads the image and the loop corrects it until it does.
 outputs in --out: final.png, candidates/NN-cK.png, report.json, events.jsonl, checkpoints.sqlite
 exit codes: 0 passed, 3 finished below threshold (best image still written, also when a later
             iteration's backend call failed), 2 bad input, 4 backend or planning failure with no image,
+            5 refused by the content policy (nothing delivered; the message names the rule),
             1 internal error (a report is still written), 130 interrupted (resume with --resume)
 """
 
@@ -83,6 +85,11 @@ def add_loop_options(p: Any) -> None:
     p.add_argument("--llm-base-url", metavar="URL",
                      help="OpenAI-compatible chat endpoint for --planner llm (OpenAI, vLLM, Ollama, LM Studio)")
     p.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
+    p.add_argument("--sign-cert", metavar="PEM", help="sign the delivered image with C2PA Content Credentials: the "
+                   "certificate chain (`pixloop provenance test-cert DIR` makes a test one)")
+    p.add_argument("--sign-key", metavar="PEM", help="the private key of --sign-cert")
+    p.add_argument("--no-watermark", action="store_true", help="deliver without the invisible watermark")
+    p.add_argument("--policy", metavar="FILE", help="a content policy (TOML) merged over the default one")
     p.add_argument("--strict", action="store_true",
                      help="end below threshold (exit 3) when a requirement is left unverified (no critic checks it)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
@@ -156,12 +163,24 @@ def brief_options(args: argparse.Namespace) -> dict[str, Any]:
             "patience": args.patience}
 
 
+def provenance_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields of --sign-cert/--sign-key, --no-watermark and --policy (both signing files or neither)."""
+    if bool(args.sign_cert) != bool(args.sign_key):
+        raise BriefError("give both --sign-cert and --sign-key to sign, or neither")
+    for flag, value in (("--sign-cert", args.sign_cert), ("--sign-key", args.sign_key), ("--policy", args.policy)):
+        if value and not Path(value).is_file():
+            raise BriefError(f"{flag} {value}: no such file")
+    return {"sign_cert": args.sign_cert, "sign_key": args.sign_key, "watermark": not args.no_watermark,
+            "policy": args.policy}
+
+
 def execute(args: argparse.Namespace, brief: Brief, command: str) -> int:
     """Run a checked brief with the loop options of `args`, printing progress and the result; the exit code."""
     try:
         config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
                                options=dict(args.backend_option), planner=args.planner,
-                               llm_base_url=args.llm_base_url, llm_model=args.llm_model, strict=args.strict)
+                               llm_base_url=args.llm_base_url, llm_model=args.llm_model, strict=args.strict,
+                               **provenance_options(args))
     except (PixloopError, ValueError) as e:
         return fail(str(e), EXIT_BAD_INPUT)
     thread_id = args.thread_id or new_thread_id()
@@ -185,6 +204,6 @@ def _finish(args: argparse.Namespace, coro: Any, thread_id: str) -> int:
     _print_result(result, getattr(args, "json", False))
     if result.error:
         what = {"planning_error": "planning failed", "bad_input": "error", "internal_error": "internal error",
-                "max_seconds": "out of time"}.get(result.stop_reason or "", "backend failure")
+                "max_seconds": "out of time", "policy": "refused"}.get(result.stop_reason or "", "backend failure")
         print(f"pixloop: {what}: {redact(result.error)}", file=sys.stderr)
     return result.exit_code

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
+from agent.interfaces.cli.run import provenance_options
 from agent.interfaces.run_folder import IF_EXISTS
 from agent.interfaces.story import StoryRun, prepare_resume, prepare_story
 from agent.models import ASPECT_RATIOS, SIZE_TIERS, Budget, PixloopConfig
@@ -80,6 +81,10 @@ def add_story_parser(sub: Any) -> None:
                    help="backend-specific option (repeatable)")
     p.add_argument("--llm-base-url", metavar="URL", help="chat endpoint that writes a document from a topic")
     p.add_argument("--llm-model", metavar="ID", help="chat model id")
+    p.add_argument("--sign-cert", metavar="PEM", help="sign every image with C2PA Content Credentials (chain)")
+    p.add_argument("--sign-key", metavar="PEM", help="the private key of --sign-cert")
+    p.add_argument("--no-watermark", action="store_true", help="deliver the images without the invisible watermark")
+    p.add_argument("--policy", metavar="FILE", help="a content policy (TOML) merged over the default one")
     p.add_argument("--out", "-o", metavar="DIR", help="document folder (default: pixloop-out/THREAD_ID)")
     p.add_argument("--thread-id", metavar="ID", help="name the document run")
     p.add_argument("--if-exists", choices=IF_EXISTS, default="refuse", help="when --out already holds a run")
@@ -113,7 +118,7 @@ def story_command(args: argparse.Namespace) -> int:
     try:
         config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
                                options=dict(args.backend_option), llm_base_url=args.llm_base_url,
-                               llm_model=args.llm_model)
+                               llm_model=args.llm_model, **provenance_options(args))
     except (PixloopError, ValueError) as e:
         return fail(str(e), EXIT_BAD_INPUT)
     try:

@@ -94,9 +94,11 @@ def to_regenerate(doc: DocumentBrief, report: ConsistencyReport,
 
 def document_status(doc: DocumentBrief, outcomes: Mapping[str, ImageOutcome],
                     consistency: ConsistencyReport | None) -> Status:
-    """passed: every image passed its own checks and the document is consistent; failed: an image is missing;
-    otherwise below_threshold."""
+    """passed: every image passed its own checks and the document is consistent; refused: the content policy
+    refused an image; failed: an image is missing; otherwise below_threshold."""
     finals = [outcomes.get(c.id) for c in doc.images]
+    if any(o is not None and o.status == "refused" for o in finals):
+        return "refused"  # an image the content policy refused: the document is refused, not merely incomplete
     if any(o is None or o.image is None for o in finals):
         return "failed"
     if all(o is not None and o.status == "passed" for o in finals) and consistency is not None \
