@@ -30,7 +30,7 @@ from agent.loop.planning import generation_prompt, get_planner
 from agent.loop.planning.edit import plan_edit
 from agent.loop.planning.requirements import requirements_for
 from agent.loop.planning.sketch import plan_from_sketch
-from agent.loop.policy.screen import policy_for, screen_brief, screen_candidate
+from agent.loop.policy.screen import moderate, policy_for, screen_brief, screen_candidate
 from agent.loop.report import build_report
 from agent.loop.state import CriticTask, LoopState
 from agent.loop.stopping import drafts_affordable, stop_reason
@@ -99,10 +99,13 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
     store = ArtifactStore.for_dir(run_dir)
     try:
         decision = screen_brief(policy_for(settings.policy), brief)
+        if decision.allowed and settings.moderation_base_url:
+            decision = moderate(settings.moderation_base_url, settings.moderation_model, brief)
     except ConfigError as e:
         return _refused(store, {"brief": brief, "run_dir": run_dir}, "bad_input", redact(str(e)), t0)
     store.log_event("policy", stage="brief", allowed=decision.allowed, verified=decision.verified,
-                    rule=decision.rule_id, category=decision.category)
+                    rule=decision.rule_id, category=decision.category,
+                    message=None if decision.allowed and decision.verified else decision.message)
     if not decision.allowed:
         return _refused(store, {"brief": brief, "run_dir": run_dir}, "policy", decision.message, t0)
     references: list[ImageRef] = []

@@ -34,6 +34,9 @@ class PixloopConfig(BaseModel):
     strict: bool = Field(False, description="a run that passed every check but left a requirement unverified "
                                             "(no critic checks it) ends below threshold instead of passed")
     policy: str | None = Field(None, description="a content policy file (TOML) merged over the default policy")
+    moderation_base_url: str | None = Field(None, description="an OpenAI-compatible moderation endpoint the brief is "
+                                                              "also checked by (OPENAI_API_KEY for OpenAI's own)")
+    moderation_model: str | None = Field(None, description="moderation model id (default omni-moderation-latest)")
     watermark: bool = Field(True, description="mark every delivered image with the invisible watermark naming "
                                                "the run (`pixloop verify` reads it)")
     sign_cert: str | None = Field(None, description="PEM certificate chain to sign delivered images with C2PA "
@@ -53,7 +56,7 @@ def public_config(config: PixloopConfig, mask_url: Callable[[str], str] = lambda
     data = config.model_dump(mode="json")
     data["options"] = {k: ("***" if any(w in k.lower() for w in SECRET_OPTION) else v)
                        for k, v in data.get("options", {}).items()}
-    for field in ("base_url", "llm_base_url"):
+    for field in ("base_url", "llm_base_url", "moderation_base_url"):
         if data.get(field):
             data[field] = mask_url(data[field])
     return data

@@ -66,3 +66,25 @@ def test_a_policy_file_that_does_not_parse_is_bad_input(tmp_path: Path) -> None:
     bad.write_text("[[rules]\nid = ")
     result = generate('A poster that says "HI"', out=tmp_path / "run", config=PixloopConfig(policy=str(bad)))
     assert result.status == "failed" and result.stop_reason == "bad_input" and "policy.toml" in (result.error or "")
+
+
+def test_a_moderation_endpoint_refuses_what_the_rules_let_through_and_an_unreachable_one_is_unverified(
+        tmp_path: Path) -> None:
+    from agent.testing.fakes import FakeServer, FaultPlan
+    from agent.testing.fakes.chat import create_app
+
+    server = FakeServer(create_app(FaultPlan.parse([]), moderation_flag="grumpy")).start()
+    try:
+        config = PixloopConfig(moderation_base_url=server.url + "/v1")
+        refused = generate('A poster that says "GRUMPY CATS"', out=tmp_path / "a", config=config)
+        allowed = generate('A poster that says "HAPPY CATS"', out=tmp_path / "b", config=config, max_iterations=1)
+    finally:
+        server.stop()
+    assert refused.status == "refused" and "moderation" in (refused.error or "")
+    assert allowed.status != "refused"
+    down = generate('A poster that says "HAPPY CATS"', out=tmp_path / "c", max_iterations=1,
+                    config=PixloopConfig(moderation_base_url="http://127.0.0.1:9/v1"))
+    assert down.status != "refused"
+    events = [json.loads(line) for line in (tmp_path / "c" / "events.jsonl").read_text().splitlines()]
+    brief = next(e for e in events if e["event"] == "policy" and e["stage"] == "brief")
+    assert brief["verified"] is False and "unverified" in brief["message"]

@@ -90,6 +90,8 @@ def add_loop_options(p: Any) -> None:
     p.add_argument("--sign-key", metavar="PEM", help="the private key of --sign-cert")
     p.add_argument("--no-watermark", action="store_true", help="deliver without the invisible watermark")
     p.add_argument("--policy", metavar="FILE", help="a content policy (TOML) merged over the default one")
+    p.add_argument("--moderation-base-url", metavar="URL", help="also check the brief with this OpenAI-compatible "
+                   "moderation endpoint (e.g. https://api.openai.com/v1 with OPENAI_API_KEY)")
     p.add_argument("--strict", action="store_true",
                      help="end below threshold (exit 3) when a requirement is left unverified (no critic checks it)")
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
@@ -171,7 +173,7 @@ def provenance_options(args: argparse.Namespace) -> dict[str, Any]:
         if value and not Path(value).is_file():
             raise BriefError(f"{flag} {value}: no such file")
     return {"sign_cert": args.sign_cert, "sign_key": args.sign_key, "watermark": not args.no_watermark,
-            "policy": args.policy}
+            "policy": args.policy, "moderation_base_url": getattr(args, "moderation_base_url", None)}
 
 
 def execute(args: argparse.Namespace, brief: Brief, command: str) -> int:

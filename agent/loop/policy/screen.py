@@ -43,6 +43,22 @@ def screen_brief(policy: Policy, brief: Brief) -> PolicyDecision:
     return decision
 
 
+def moderate(base_url: str, model: str | None, brief: Brief) -> PolicyDecision:
+    """The prompt and required text through an OpenAI-compatible moderation endpoint. An endpoint that does not
+    answer gives `verified=False` (reported), never a refusal and never a pass."""
+    from agent.llm.factory import run_sync
+    from agent.loop.policy.moderation import DEFAULT_MODEL, ModerationClient
+
+    async def ask() -> PolicyDecision:
+        client = ModerationClient(base_url, model or DEFAULT_MODEL)
+        try:
+            return await client.acheck("\n".join([brief.prompt, *brief.required_text]), "prompt")
+        finally:
+            await client.aclose()
+
+    return run_sync(ask)
+
+
 def image_text(verdicts: Iterable[Verdict]) -> str:
     """Every line the OCR critic read in a candidate, required or not, as one text (a phrase split over lines is
     still one phrase)."""
@@ -68,4 +84,4 @@ def screen_candidate(policy: Policy, image: Any, verdicts: list[Verdict]) -> Pol
     return _screen().check(image)  # type: ignore[no-any-return]
 
 
-__all__ = ["image_text", "policy_for", "screen_brief", "screen_candidate"]
+__all__ = ["image_text", "moderate", "policy_for", "screen_brief", "screen_candidate"]
