@@ -7,13 +7,14 @@ from Python as from the shell.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,6 +33,7 @@ from agent.runtime.store import ArtifactStore
 from critics import check_names
 
 EventHandler = Callable[[str, dict[str, Any]], None]
+T = TypeVar("T")
 
 
 FAILURE_EXIT_CODES: dict[StopReason | None, int] = {"bad_input": 2, "internal_error": 1}
@@ -297,16 +299,28 @@ async def aedit(source: str | Path, instruction: str, *, mask: str | Path | None
     return await arun(brief, config, out=out, thread_id=thread_id, on_event=on_event, if_exists=if_exists)
 
 
+def run_blocking(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to its end from synchronous code, also where an event loop is already running in this
+    thread (Jupyter, an async web handler calling the sync API): there it runs on its own loop in a worker
+    thread, since `asyncio.run` would raise RuntimeError."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="pixloop-sync") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def edit(source: str | Path, instruction: str, **kwargs: Any) -> RunResult:
-    """Synchronous `aedit` (same arguments)."""
-    return asyncio.run(aedit(source, instruction, **kwargs))
+    """Synchronous `aedit` (same arguments); works inside a running event loop too (Jupyter)."""
+    return run_blocking(aedit(source, instruction, **kwargs))
 
 
 def generate(prompt: str, **kwargs: Any) -> RunResult:
-    """Synchronous `agenerate` (same arguments)."""
-    return asyncio.run(agenerate(prompt, **kwargs))
+    """Synchronous `agenerate` (same arguments); works inside a running event loop too (Jupyter)."""
+    return run_blocking(agenerate(prompt, **kwargs))
 
 
 def resume(thread_id: str, out: str | Path | None = None, **kwargs: Any) -> RunResult:
-    """Synchronous `aresume`."""
-    return asyncio.run(aresume(thread_id, out, **kwargs))
+    """Synchronous `aresume`; works inside a running event loop too (Jupyter)."""
+    return run_blocking(aresume(thread_id, out, **kwargs))

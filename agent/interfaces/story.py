@@ -7,7 +7,6 @@ by the configured chat model, or by the Gemini backend's interleaved stream with
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,7 +15,14 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ValidationError
 
-from agent.interfaces.api import exit_code, new_thread_id, note_stale_lock, preflight, restore_endpoints
+from agent.interfaces.api import (
+    exit_code,
+    new_thread_id,
+    note_stale_lock,
+    preflight,
+    restore_endpoints,
+    run_blocking,
+)
 from agent.interfaces.run_folder import CHECKPOINT_DB, RUN_FILE, IfExists, choose_run_dir, clear_run, holds_run
 from agent.loop.document.script import parse_script, read_script
 from agent.models import Brief, ImageOutcome, PixloopConfig, Status, StopReason, public_config
@@ -226,7 +232,7 @@ async def astory(source: StorySource, config: PixloopConfig | None = None, *,
 
 def story(source: StorySource, config: PixloopConfig | None = None, **kwargs: Any) -> StoryResult:
     """Synchronous `astory` (same arguments)."""
-    return asyncio.run(astory(source, config, **kwargs))
+    return run_blocking(astory(source, config, **kwargs))
 
 
 __all__ = ["DOCUMENT_OPTIONS", "StoryResult", "StoryRun", "aresume_story", "astory", "astream_story", "prepare_resume",

@@ -143,3 +143,14 @@ def test_secret_backend_options_are_masked_in_run_settings(tmp_path) -> None:
     config = PixloopConfig(options={"password": "hunter2-secret", "steps": "20", "api_key": "k-123456"})
     data = public_config(config)
     assert data["options"] == {"password": "***", "steps": "20", "api_key": "***"}
+
+
+def test_generate_works_from_inside_a_running_event_loop_as_in_jupyter(tmp_path) -> None:
+    import asyncio
+
+    async def notebook_cell():  # a notebook runs its cells inside an event loop
+        return generate('A poster that says "HELLO"', out=tmp_path / "nb", max_iterations=1)
+
+    result = asyncio.run(notebook_cell())
+    assert result.final_image is not None and result.final_image.exists()
+    assert result.status in ("passed", "below_threshold")
