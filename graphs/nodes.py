@@ -30,8 +30,9 @@ from agent.loop.planning import generation_prompt, get_planner
 from agent.loop.planning.edit import plan_edit
 from agent.loop.planning.requirements import requirements_for
 from agent.loop.planning.sketch import plan_from_sketch
-from agent.loop.policy.screen import moderate, policy_for, screen_brief, screen_candidate
+from agent.loop.policy.screen import moderate, policy_for, screen_brief, screen_candidate, warm_image_screen
 from agent.loop.report import build_report
+from agent.loop.report_html import write_report_html
 from agent.loop.state import CriticTask, LoopState
 from agent.loop.stopping import drafts_affordable, stop_reason
 from agent.models import (
@@ -108,6 +109,7 @@ def plan(state: LoopState, config: RunnableConfig, runtime: Runtime[PixloopConfi
                     message=None if decision.allowed and decision.verified else decision.message)
     if not decision.allowed:
         return _refused(store, {"brief": brief, "run_dir": run_dir}, "policy", decision.message, t0)
+    warm_image_screen()  # its model loads here, in the plan's time, not in the first round the budget projects
     references: list[ImageRef] = []
     try:
         references = [store.put_reference(source, f"references[{i}]") for i, source in enumerate(intake.references)]
@@ -346,13 +348,13 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
         best_id = current.id
     stale = 0 if improved else state.get("stale_rounds", 0) + 1
     passed = all(v.passed for v in verdicts if v.checked)  # an unavailable critic neither passes nor fails
-    elapsed = state.get("elapsed_s", 0.0) + critics_wall
+    store = ArtifactStore.for_dir(state["run_dir"])
+    refusal = _screen_fresh(store, settings, fresh, state)  # before the stop rule: its time is this round's
+    elapsed = state.get("elapsed_s", 0.0) + critics_wall + (time.perf_counter() - t0)
     reason = stop_reason(passed=passed, iteration=state["iteration"], elapsed_s=elapsed,
                          cost_used=state.get("cost_used", 0.0),
                          cost_next=get_backend(settings.backend, settings).capabilities.cost_per_image,
                          stale_rounds=stale, budget=budget)
-    store = ArtifactStore.for_dir(state["run_dir"])
-    refusal = _screen_fresh(store, settings, fresh, state)
     if refusal is not None:  # never delivered: the run ends refused, naming the rule
         reason = "policy"
     store.log_event("judge", candidate=current.id, passed=passed, best=best_id, stop_reason=reason,
@@ -460,6 +462,11 @@ def finalize(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any
         if plan_.edit.preview is not None:
             store.copy_to(plan_.edit.preview, "mask-preview.png")
     update = {"status": status, "final": best, "stop_reason": reason, "requirements": requirements}
-    store.put_json("report.json", build_report({**state, **update}, settings))
+    report = build_report({**state, **update}, settings)
+    store.put_json("report.json", report)
+    try:  # the visual report illustrates report.json; failing to draw it never fails the run
+        write_report_html(store.root, report)
+    except Exception as e:  # noqa: BLE001
+        store.log_event("report_html_error", error=f"{type(e).__name__}: {e}"[:300])
     store.log_event("finalize", status=status, stop_reason=reason, final=best.id if best else None)
     return update

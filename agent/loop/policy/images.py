@@ -90,6 +90,11 @@ class ImageScreen:
         return ("image screen unavailable: the nudenet package is not installed "
                 "(pip install 'pixloop[policy-images]'); images were not screened")
 
+    def warm(self) -> None:
+        """Load the detector now (a no-op when it is not installed or already loaded)."""
+        if self.available:
+            self._load()
+
     def _load(self) -> Any:
         with self._lock:
             if self._session is None:

@@ -31,6 +31,11 @@ def _screen() -> Any:
     return ImageScreen()
 
 
+def warm_image_screen() -> None:
+    """Load the image screen's model now (once per process), so the first candidate's check is not slower."""
+    _screen().warm()
+
+
 def screen_brief(policy: Policy, brief: Brief) -> PolicyDecision:
     """The first refusal among the prompt and the required text, else an allowing decision."""
     decision = policy.check_text(brief.prompt, "prompt")
@@ -84,4 +89,4 @@ def screen_candidate(policy: Policy, image: Any, verdicts: list[Verdict]) -> Pol
     return _screen().check(image)  # type: ignore[no-any-return]
 
 
-__all__ = ["image_text", "moderate", "policy_for", "screen_brief", "screen_candidate"]
+__all__ = ["image_text", "moderate", "policy_for", "screen_brief", "screen_candidate", "warm_image_screen"]
