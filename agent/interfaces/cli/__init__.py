@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from agent import __version__
 from agent.interfaces.cli.audit import add_audit_parser, audit_command
+from agent.interfaces.cli.batch import add_batch_parser, batch_command
 from agent.interfaces.cli.check import add_check_parser, check_command
 from agent.interfaces.cli.common import EXIT_BAD_INPUT
 from agent.interfaces.cli.edit import add_edit_parser, edit_command
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_edit_parser(sub)
     add_check_parser(sub)
     add_story_parser(sub)
+    add_batch_parser(sub)
     add_verify_parser(sub)
     add_audit_parser(sub)
     sub.add_parser("backends", help="list image backends (plugins too), whether they can run here, what they can do")
@@ -64,6 +66,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return check_command(args)
     if args.command == "story":
         return story_command(args)
+    if args.command == "batch":
+        return batch_command(args)
     if args.command == "verify":
         return verify_command(args)
     if args.command == "audit":
