@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from agent.interfaces.api import aresume, arun, exit_code
+from agent.interfaces.batch_index import write_index
 from agent.interfaces.batch_jobs import BatchDefaults, BatchJob, JobSpec, read_jobs, read_lines  # noqa: F401 - re-exported
 from agent.interfaces.run_folder import CHECKPOINT_DB, holds_run
 from agent.interfaces.story import prepare_resume, prepare_story
@@ -101,7 +102,7 @@ def batch_exit_code(rows: list[JobResult]) -> int:
 
 
 def write_summary(out: Path, jobs_file: Path, rows: list[JobResult], spent: float) -> None:
-    """OUT/summary.json, replaced atomically (a reader never sees half of it)."""
+    """OUT/summary.json, replaced atomically (a reader never sees half of it), and the contact sheet index.html."""
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -110,6 +111,8 @@ def write_summary(out: Path, jobs_file: Path, rows: list[JobResult], spent: floa
     tmp = out / f".{SUMMARY_FILE}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
     os.replace(tmp, out / SUMMARY_FILE)
+    write_index(out, [r.model_dump(mode="json") for r in rows], jobs_file=str(jobs_file), spent=spent,
+                exit_code=batch_exit_code(rows))
 
 
 async def _run_job(job: BatchJob, out: Path) -> JobResult:

@@ -70,3 +70,32 @@ def test_run_writes_a_report_page_chromium_renders(run_dir: Path, tmp_path: Path
     # the candidate strip further down shows images too
     strip = img[1250:1750, 20:1260]
     assert strip.std() > 20 and len(np.unique(strip.reshape(-1, 3), axis=0)) > 2000
+
+
+def test_a_batch_writes_a_contact_sheet_chromium_renders_linking_every_jobs_report(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("\n".join(json.dumps(j) for j in (
+        {"id": "open", "prompt": 'A bold poster that says "OPEN"', "max_iterations": 2},
+        {"id": "sale", "prompt": 'A sale banner that says "SALE"', "aspect": "16:9", "max_iterations": 2},
+        {"id": "bad", "prompt": 'A poster that says "HI"', "references": ["missing.png"]})) + "\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "agent.interfaces.cli", "batch", str(jobs), "--out", "out", "-q"],
+                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]  # the bad line, and the rest still ran
+    index = tmp_path / "out" / "index.html"
+    text = index.read_text()
+    for job in ("open", "sale", "bad"):
+        assert f'id="job-{job}"' in text
+    assert 'href="open/report.html"' in text and 'href="sale/report.html"' in text
+    assert "missing.png" in text, "the bad line says why"
+
+    dom = _chromium("--dump-dom", "--virtual-time-budget=3000", index.as_uri(), profile=tmp_path / "p1")
+    assert dom.returncode == 0 and dom.stdout.count("<img") == 2, dom.stderr[-2000:]
+    shot = tmp_path / "index.png"
+    proc = _chromium(f"--screenshot={shot}", "--window-size=1000,700", "--virtual-time-budget=3000", index.as_uri(),
+                     profile=tmp_path / "p2")
+    assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
+    for err in ("Failed to load", "ERR_"):
+        assert err not in proc.stderr, proc.stderr[-2000:]
+    cards = np.asarray(Image.open(shot).convert("RGB"))[60:400, :]
+    assert cards.std() > 20 and len(np.unique(cards.reshape(-1, 3), axis=0)) > 500, "the thumbnails show"
