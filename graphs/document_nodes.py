@@ -359,6 +359,7 @@ def finalize_document(state: DocumentState) -> dict[str, Any]:
                    rounds=max(1, state.get("round") or 0), path=html.name if html else None))
     for key in [k for k in _SLOTS if k[0] == str(Path(run_dir))]:
         _SLOTS.pop(key, None)
+    _LAST_T.pop(str(Path(run_dir)), None)  # a long-lived server keeps no per-document state past its end
     return {"status": status, "stop_reason": reason}
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from agent.interfaces.run_folder import CHECKPOINT_DB, holds_run
 from agent.interfaces.story import prepare_resume, prepare_story
 from agent.models import Status
 from agent.models.errors import BriefError, PixloopError, exit_code_for
+from agent.runtime.store import write_atomic
 
 SUMMARY_FILE = "summary.json"
 FINAL_STATUSES = ("passed", "below_threshold", "failed", "refused")
@@ -106,13 +106,11 @@ def write_summary(out: Path, jobs_file: Path, rows: list[JobResult], spent: floa
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
+    results, code = [r.model_dump(mode="json") for r in rows], batch_exit_code(rows)
     data = {"jobs_file": str(jobs_file), "jobs": len(rows), "counts": counts, "cost": round(spent, 4),
-            "exit_code": batch_exit_code(rows), "results": [r.model_dump(mode="json") for r in rows]}
-    tmp = out / f".{SUMMARY_FILE}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False))
-    os.replace(tmp, out / SUMMARY_FILE)
-    write_index(out, [r.model_dump(mode="json") for r in rows], jobs_file=str(jobs_file), spent=spent,
-                exit_code=batch_exit_code(rows))
+            "exit_code": code, "results": results}
+    write_atomic(out / SUMMARY_FILE, json.dumps(data, indent=2, allow_nan=False).encode())
+    write_index(out, results, jobs_file=str(jobs_file), spent=spent, exit_code=code)
 
 
 async def _run_job(job: BatchJob, out: Path) -> JobResult:
