@@ -351,7 +351,8 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
     store = ArtifactStore.for_dir(state["run_dir"])
     refusal = _screen_fresh(store, settings, fresh, state)  # before the stop rule: its time is this round's
     elapsed = state.get("elapsed_s", 0.0) + critics_wall + (time.perf_counter() - t0)
-    reason = stop_reason(passed=passed, iteration=state["iteration"], elapsed_s=elapsed,
+    longest = max(state.get("longest_round_s", 0.0), elapsed - state.get("round_mark_s", 0.0))
+    reason = stop_reason(passed=passed, iteration=state["iteration"], elapsed_s=elapsed, longest_round_s=longest,
                          cost_used=state.get("cost_used", 0.0),
                          cost_next=get_backend(settings.backend, settings).capabilities.cost_per_image,
                          stale_rounds=stale, budget=budget)
@@ -361,7 +362,7 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
                     regressions=sorted(selection.regressions(ranks[current.id], best_rank)) if best_rank else [])
     dt = time.perf_counter() - t0
     update = {"best_id": best_id, "current_id": current.id, "stale_rounds": stale, "stop_reason": reason,
-              "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
+              "round_mark_s": elapsed, "longest_round_s": longest, "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
     return {**update, "error": refusal} if refusal is not None else update
 
 

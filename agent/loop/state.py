@@ -70,6 +70,8 @@ class LoopState(TypedDict, total=False):
     current_id: str | None
     stale_rounds: int
     elapsed_s: Annotated[float, operator.add]
+    round_mark_s: float  # elapsed_s when the previous round was judged
+    longest_round_s: float  # the longest round so far (the time rule projects the next one from it)
     cost_used: Annotated[float, operator.add]
     timings: Annotated[dict[str, float], add_timings]
     status: Status

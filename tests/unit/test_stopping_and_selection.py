@@ -29,9 +29,14 @@ def test_the_first_stop_rule_that_holds_wins(kw: dict[str, object], reason: str 
     assert stop(**kw) == reason
 
 
-def test_the_time_rule_projects_one_more_round_from_the_mean_so_far() -> None:
-    assert stop(iteration=3, elapsed_s=44.0) is None  # 44 + 14.7 < 60
-    assert stop(iteration=3, elapsed_s=46.0) == "max_seconds"  # 46 + 15.3 > 60
+def test_the_time_rule_projects_one_more_round_from_the_mean_so_far_with_a_margin() -> None:
+    assert stop(iteration=3, elapsed_s=40.0) is None  # 40 + 13.3 * 1.25 < 60
+    assert stop(iteration=3, elapsed_s=44.0) == "max_seconds"  # 44 + 14.7 * 1.25 > 60, though 44 + 14.7 < 60
+
+
+def test_the_time_rule_projects_from_the_longest_round_when_rounds_vary() -> None:
+    assert stop(iteration=3, elapsed_s=30.0, longest_round_s=20.0) is None  # 30 + 20 * 1.25 < 60
+    assert stop(iteration=3, elapsed_s=30.0, longest_round_s=25.0) == "max_seconds"  # 30 + 25 * 1.25 > 60
 
 
 def test_drafts_are_limited_to_what_the_remaining_budget_pays_for() -> None:
