@@ -362,7 +362,8 @@ def judge(state: LoopState, runtime: Runtime[PixloopConfig]) -> dict[str, Any]:
                     regressions=sorted(selection.regressions(ranks[current.id], best_rank)) if best_rank else [])
     dt = time.perf_counter() - t0
     update = {"best_id": best_id, "current_id": current.id, "stale_rounds": stale, "stop_reason": reason,
-              "round_mark_s": elapsed, "longest_round_s": longest, "elapsed_s": critics_wall + dt, "timings": {"critics": critics_wall, "judge": dt}}
+              "round_mark_s": elapsed, "longest_round_s": longest, "elapsed_s": critics_wall + dt,
+              "timings": {"critics": critics_wall, "judge": dt}}
     return {**update, "error": refusal} if refusal is not None else update
 
 
