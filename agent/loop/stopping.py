@@ -3,8 +3,8 @@
 All enabled critics pass; the iteration budget is spent; another round would overrun the time budget
 (projected from the longest round so far, or the mean if that is longer, with a 25% margin: rounds
 vary on a loaded machine and the budget is a promise, so the loop stops a round early rather than
-late); the next image would overrun the cost budget; or `patience` rounds went by without a better candidate. The best candidate is returned either way. A time or cost
-budget of None is no limit.
+late); the next image would overrun the cost budget; or `patience` rounds went by without a better
+candidate. The best candidate is returned either way. A time or cost budget of None is no limit.
 """
 
 from __future__ import annotations
