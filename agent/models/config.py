@@ -43,6 +43,9 @@ class PixloopConfig(BaseModel):
                                                     "Content Credentials (`pixloop provenance test-cert` makes one)")
     sign_key: str | None = Field(None, description="PEM private key of sign_cert (the path; its content is never "
                                                    "stored)")
+    checkpointer: str | None = Field(None, description="where checkpoints go: None for the run folder's SQLite file, "
+                                     "or a PostgreSQL URL (postgresql://user@host/db) any worker can resume from; "
+                                     "its password is never stored")
     answer_retries: int = Field(1, ge=0, le=5, description="times a malformed, truncated or image-less answer "
                                 "is asked for again before the iteration fails (0: never)")
 
@@ -56,7 +59,7 @@ def public_config(config: PixloopConfig, mask_url: Callable[[str], str] = lambda
     data = config.model_dump(mode="json")
     data["options"] = {k: ("***" if any(w in k.lower() for w in SECRET_OPTION) else v)
                        for k, v in data.get("options", {}).items()}
-    for field in ("base_url", "llm_base_url", "moderation_base_url"):
+    for field in ("base_url", "llm_base_url", "moderation_base_url", "checkpointer"):
         if data.get(field):
             data[field] = mask_url(data[field])
     return data
