@@ -34,6 +34,9 @@ pytest.importorskip("langgraph_api", reason="needs the 'test' extra (langgraph-c
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LANGGRAPH_BIN = Path(sys.executable).parent / "langgraph"
 
+JOBS = 4
+"""Runs the dev server runs at once. `langgraph dev --help` says the default is 10, but with no flag the CLI
+passes None and the API server turns it into 1 (bench/studio_concurrency.py measures both)."""
 STARTUP_DEADLINE_S = 120.0
 RUN_DEADLINE_S = 180.0
 STOP_TIMEOUT_S = 30.0
@@ -133,6 +136,7 @@ def _start_server(tmp_path: Path) -> DevServer:
            "--no-reload",                      # other people edit the repo meanwhile: no restarts mid-run
            "--host", "127.0.0.1", "--port", "0",  # OS-chosen free port, read back from the log
            "--server-log-level", "info",       # uvicorn's "Uvicorn running on ..." line is INFO
+           "--n-jobs-per-worker", str(JOBS),   # without the flag langgraph dev runs one run at a time
            "--config", str(_dev_config(server_dir))]
     env = {**_server_env(), "PIXLOOP_OUTPUT_ROOT": str(tmp_path / "out"), "PIXLOOP_INPUT_ROOT": str(tmp_path / "in")}
     proc = subprocess.Popen(cmd, cwd=server_dir, env=env, stdin=subprocess.DEVNULL,
@@ -444,3 +448,32 @@ def test_langgraph_dev_streams_the_document_graphs_events_in_custom_mode(dev_ser
     assert (doc_dir / "story.html").is_file() and (doc_dir / "report.json").is_file()
     nodes = {n["id"] for n in graph["nodes"]}
     assert {"plan_document", "image", "collect", "consistency", "finalize_document"} <= nodes, nodes
+
+
+async def _two_runs_together(url: str) -> list[dict[str, Any]]:
+    client = langgraph_sdk.get_client(url=url, api_key=None)
+    try:
+        assistant_id = (await client.assistants.search(graph_id="pixloop"))[0]["assistant_id"]
+        threads = [(await client.threads.create())["thread_id"] for _ in range(2)]
+        brief = {"prompt": 'A bold poster that says "OPEN"', "budget": {"max_iterations": 1}}
+        context = {"backend": "simulated", "options": {"latency": 1.0, "profile": "clean"}}
+        await asyncio.wait_for(asyncio.gather(*(
+            client.runs.wait(t, assistant_id, input={"brief": brief, "run_dir": f"together-{k}"}, context=context)
+            for k, t in enumerate(threads))), timeout=RUN_DEADLINE_S)
+        return [dict((await client.threads.get_state(t))["values"]) for t in threads]
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_on_one_dev_server_run_at_the_same_time(dev_server: DevServer,
+                                                                          tmp_path: Path) -> None:
+    values = asyncio.run(_two_runs_together(dev_server.url))
+
+    assert [v.get("status") for v in values] == ["passed", "passed"], [v.get("error") for v in values]
+    spans = []
+    for k in range(2):  # each run's first and last event (wall clock), from its own events.jsonl
+        times = [json.loads(line)["t"] for line in (tmp_path / "out" / f"together-{k}" / "events.jsonl").open()]
+        spans.append((min(times), max(times)))
+    (start_a, end_a), (start_b, end_b) = spans
+    assert max(start_a, start_b) < min(end_a, end_b), f"the runs did not overlap: {spans}\n{dev_server.tail(20)}"
