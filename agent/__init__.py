@@ -21,10 +21,12 @@ _EXPORTS = {
     "check_image": "agent.interfaces.image_check", "CheckResult": "agent.interfaces.image_check",
     "story": "agent.interfaces.story", "astory": "agent.interfaces.story", "astream_story": "agent.interfaces.story",
     "aresume_story": "agent.interfaces.story", "StoryResult": "agent.interfaces.story",
+    "astream_run": "agent.interfaces.run_stream",
     # models
     "PixloopConfig": "agent.models", "Brief": "agent.models", "Budget": "agent.models", "Plan": "agent.models",
     "Candidate": "agent.models", "Verdict": "agent.models", "Action": "agent.models", "EditSpec": "agent.models",
     "DocumentBrief": "agent.models", "DocumentEvent": "agent.models", "read_event": "agent.models.document",
+    "RunEvent": "agent.models.run_events",
     # the error tree
     "PixloopError": "agent.models.errors", "InputError": "agent.models.errors", "BriefError": "agent.models.errors",
     "ImageInputError": "agent.models.errors", "ConfigError": "agent.models.errors",

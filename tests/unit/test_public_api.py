@@ -13,6 +13,8 @@ AGENT_API = [
     "register_planner", "resume",
     # illustrated documents
     "DocumentBrief", "DocumentEvent", "StoryResult", "aresume_story", "astory", "astream_story", "read_event", "story",
+    # one run as an async iterator of typed events
+    "RunEvent", "astream_run",
 ]
 
 PLUGIN_AUTHOR_API = ["CheckContext", "Critic", "CriticInfo", "Plan", "Verdict"]
