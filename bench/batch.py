@@ -1,24 +1,27 @@
-"""One batch process vs one process per job: what loading the models once and overlapping backend waits buys.
+"""Batch throughput: what loading the models once and overlapping backend waits buy.
 
-N poster jobs on the offline `compose` backend (every critic's model is loaded by the first job that needs it),
-run three ways in this one run, alternating so the ratios are comparable on a noisy machine:
+Part 1, N poster jobs (default 32) on the offline `compose` backend, three ways in this one run (so the ratios
+are comparable on a noisy machine): `pixloop run` once per job (a new process each time: imports and models
+every time), `pixloop batch --concurrency 1` and `--concurrency 2` (one process: models load once). Printed:
+jobs per minute, the speed-up over separate processes, and each batch process's peak resident memory (its own
+ru_maxrss, from wait4).
 
-1. `pixloop run` once per job, one after another (a new process each time: imports and models every time);
-2. `pixloop batch` with --concurrency 1 (one process: models load once);
-3. `pixloop batch` with --concurrency 2.
+Part 2, against the loopback fake Gemini server with L seconds of latency per image (default 2): batches of
+4 x C jobs at concurrency C = 1, 4, 16, once with every critic the plan enables and once with only the spec
+critic (little more than the backend wait). A batch's rate is its jobs over the span from the first job's first
+event to the last job's last event (process start-up excluded: it is part 1's subject); the fraction of the
+ideal rate is that over C times the rate at concurrency 1, and the backend-bound fraction is that over C / L.
+The fake server renders on the same cores as the critics, so at high concurrency this machine's two cores are
+shared by 16 jobs' OCR and the server's PNG encoding.
 
-It prints wall time per job and for the whole set, and the peak resident memory of the batch process
-(`/usr/bin/time -v` when present, else the children's ru_maxrss).
-
-    python bench/batch.py [--jobs 8]
+    python bench/batch.py [--jobs 32] [--latency 2] [--skip-separate]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
+import os
 import subprocess
 import sys
 import tempfile
@@ -31,6 +34,7 @@ sys.path.insert(0, str(_BENCH.parent))
 sys.path.append(str(_BENCH))
 
 from _machine import machine  # noqa: E402
+from backends import start_server  # noqa: E402
 
 PIXLOOP = [sys.executable, "-m", "agent.interfaces.cli"]
 WORDS = ["OPEN", "SALE", "FRESH", "HELLO", "WELCOME", "BREAD", "CAKE", "TEA", "JAM", "MILK"]
@@ -48,46 +52,85 @@ def separate(n: int, folder: Path) -> float:
     return time.perf_counter() - t0
 
 
-def batch(n: int, folder: Path, concurrency: int) -> tuple[float, float]:
+def batch(n: int, folder: Path, concurrency: int, *extra: str, env: dict[str, str] | None = None,
+          fields: dict[str, object] | None = None) -> tuple[float, float]:
+    """Wall seconds and the batch process's own peak RSS in MB."""
     jobs = folder / "jobs.jsonl"
-    jobs.write_text("\n".join(json.dumps({"id": f"job-{i}", "prompt": p, "max_iterations": 2})
+    jobs.write_text("\n".join(json.dumps({"id": f"job-{i}", "prompt": p, "max_iterations": 2, **(fields or {})})
                               for i, p in enumerate(prompts(n))) + "\n")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run([*PIXLOOP, "batch", str(jobs), "--out", str(folder / "out"), "-q", "--concurrency",
-                    str(concurrency)], check=True, capture_output=True)
+    proc = subprocess.Popen([*PIXLOOP, "batch", str(jobs), "--out", str(folder / "out"), "-q", "--concurrency",
+                             str(concurrency), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - t0
-    peak_mb = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    return took, peak_mb
+    if os.waitstatus_to_exitcode(status) not in (0, 3):
+        raise SystemExit(f"batch failed ({status}): {proc.stderr.read().decode() if proc.stderr else ''}")
+    return took, usage.ru_maxrss / 1024
+
+
+def event_span(out: Path) -> float:
+    """Seconds from the first job's first event to the last job's last event."""
+    times = [json.loads(line)["t"] for f in out.glob("*/events.jsonl") for line in f.open()]
+    return max(times) - min(times)
+
+
+def compose_part(args: argparse.Namespace, tmp: Path) -> None:
+    ways = ([] if args.skip_separate else ["separate"]) + ["batch -j1", "batch -j2"]
+    times: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    for way in ways:
+        folder = tmp / way.replace(" ", "")
+        folder.mkdir(parents=True)
+        if way == "separate":
+            times[way] = separate(args.jobs, folder)
+        else:
+            times[way], peaks[way] = batch(args.jobs, folder, 1 if way.endswith("1") else 2)
+    base = times.get("separate")
+    print(f"\n{args.jobs} poster jobs on compose (at most 2 iterations each)")
+    print(f"{'way':<12} {'whole set s':>11} {'jobs/min':>9} {'vs separate':>11} {'peak MB':>8}")
+    for way, took in times.items():
+        ratio = f"{base / took:.2f}x" if base else "-"
+        peak = f"{peaks[way]:.0f}" if way in peaks else "-"
+        print(f"{way:<12} {took:>11.2f} {60 * args.jobs / took:>9.1f} {ratio:>11} {peak:>8}")
+
+
+def gemini_part(args: argparse.Namespace, tmp: Path) -> None:
+    proc, url = start_server("gemini", args.latency)
+    env = {"GEMINI_API_KEY": "bench-key"}
+    print(f"\nfake Gemini, {args.latency:g} s per image: batches of 4 x C jobs. 'of ideal': the rate over C times "
+          "the rate at concurrency 1 (same critics); 'of backend-bound': over C / latency")
+    print(f"{'concurrency':>11} {'critics':<8} {'jobs':>4} {'span s':>7} {'jobs/min':>8} {'of ideal':>8} "
+          f"{'of backend-bound':>16} {'peak MB':>8}")
+    single: dict[str, float] = {}
+    try:
+        for concurrency in (1, 4, 16):
+            for critics in ("all", "spec"):
+                n = 4 * concurrency
+                folder = tmp / f"gemini-{concurrency}-{critics}"
+                folder.mkdir(parents=True)
+                _, peak = batch(n, folder, concurrency, "--backend", "gemini", "--base-url", url, env=env,
+                                fields={"critics": ["spec"]} if critics == "spec" else None)
+                rate = n / event_span(folder / "out")  # jobs per second
+                single.setdefault(critics, rate)
+                print(f"{concurrency:>11} {critics:<8} {n:>4} {n / rate:>7.2f} {60 * rate:>8.1f} "
+                      f"{rate / (concurrency * single[critics]):>8.0%} {rate * args.latency / concurrency:>16.0%} "
+                      f"{peak:>8.0f}")
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=8, help="poster jobs per way (default 8)")
-    ap.add_argument("--repeats", type=int, default=2, help="runs per way, median reported (default 2)")
+    ap.add_argument("--jobs", type=int, default=32, help="poster jobs in part 1 (default 32)")
+    ap.add_argument("--latency", type=float, default=2.0, help="the fake Gemini server's seconds per image")
+    ap.add_argument("--skip-separate", action="store_true", help="part 1 without the process-per-job way")
     args = ap.parse_args()
     print(machine())
-    runs: dict[str, list[float]] = {"separate": [], "batch -j1": [], "batch -j2": []}
-    peaks: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.repeats):
-            base = Path(tmp) / f"r{r}"
-            for way in runs:
-                folder = base / way.replace(" ", "")
-                folder.mkdir(parents=True)
-                if way == "separate":
-                    runs[way].append(separate(args.jobs, folder))
-                else:
-                    took, peak = batch(args.jobs, folder, 1 if way.endswith("1") else 2)
-                    runs[way].append(took)
-                    peaks.append(peak)
-    serial = statistics.median(runs["separate"])
-    print(f"\n{args.jobs} poster jobs (compose, at most 2 iterations each), median of {args.repeats}")
-    print(f"{'way':<12} {'whole set s':>11} {'per job s':>9} {'vs separate':>11}")
-    for way, times in runs.items():
-        med = statistics.median(times)
-        print(f"{way:<12} {med:>11.2f} {med / args.jobs:>9.2f} {serial / med:>10.2f}x")
-    print(f"peak memory of the largest child process so far: {max(peaks):.0f} MB")
+        compose_part(args, Path(tmp))
+        gemini_part(args, Path(tmp))
 
 
 if __name__ == "__main__":
