@@ -19,6 +19,7 @@ from agent.interfaces.cli.common import EXIT_BAD_INPUT
 from agent.interfaces.cli.edit import add_edit_parser, edit_command
 from agent.interfaces.cli.fake_server import add_fake_server_parser, fake_server_command
 from agent.interfaces.cli.listing import backends_command, critics_command, planners_command
+from agent.interfaces.cli.mcp import add_mcp_parser, mcp_command
 from agent.interfaces.cli.provenance import add_provenance_parser, provenance_command
 from agent.interfaces.cli.run import add_run_parser, run_command
 from agent.interfaces.cli.story import add_story_parser, story_command
@@ -44,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("planners", help="list planners (plugins too)")
     add_fake_server_parser(sub)
     add_provenance_parser(sub)
+    add_mcp_parser(sub)
     return parser
 
 
@@ -82,6 +84,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return planners_command()
     if args.command == "provenance":
         return provenance_command(args)
+    if args.command == "mcp":
+        return mcp_command(args)
     parser.print_help()
     return EXIT_BAD_INPUT
 
