@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to the repo and to ../shared/data, and small generated images."""
+"""Shared fixtures: paths to the repo and to ../shared/data, small generated images, and a real PostgreSQL server
+(`postgres_url`, from tests/postgres.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+from postgres import postgres_url  # noqa: F401 - the fixture, registered here (tests/ is on sys.path for conftest)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PIXLOOP_SHARED", REPO.parent / "shared"))

@@ -1,4 +1,5 @@
-"""Library API: `generate` / `agenerate` run the loop with a SQLite checkpointer; `resume` continues one.
+"""Library API: `generate` / `agenerate` run the loop with a checkpointer (the run folder's SQLite file, or the
+PostgreSQL database of `PixloopConfig.checkpointer`); `resume` continues one.
 
 The CLI is a thin layer over these functions, so a pipeline gets the same behaviour
 from Python as from the shell.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
@@ -19,12 +21,24 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from agent.backends import get_backend
-from agent.interfaces.run_folder import CHECKPOINT_DB, RUN_FILE, IfExists, choose_run_dir, clear_run, holds_run
+from agent.interfaces.run_folder import (
+    CHECKPOINT_DB,
+    RUN_FILE,
+    IfExists,
+    choose_run_dir,
+    clear_run,
+    holds_run,
+    resumable,
+    run_in,
+    saved_checkpointer,
+)
 from agent.loop.planning import planner_names
 from agent.models import Brief, PixloopConfig, Requirement, Status, StopReason, public_config
-from agent.models.errors import BriefError, ImageInputError, UnknownBackendError, UnknownCriticError
+from agent.models.brief import is_data_url
+from agent.models.errors import BriefError, ImageInputError, RunFolderError, UnknownBackendError, UnknownCriticError
 from agent.models.validation import format_validation_error
-from agent.runtime.checkpoint import run_checkpointer
+from agent.runtime.checkpoint import open_checkpointer
+from agent.runtime.checkpoint_postgres import CHECKPOINTER_ENV, check_checkpointer
 from agent.runtime.images import check_references, validate_image_file
 from agent.runtime.lock import RunLock, refuse_if_in_use
 from agent.runtime.paths import check_thread_id
@@ -96,17 +110,18 @@ def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_t
     budget = {k: v for k, v in {"max_iterations": max_iterations, "max_seconds": max_seconds,
                                 "max_cost": max_cost, "patience": patience}.items() if v is not None}
     edit: dict[str, Any] = {k: v for k, v in {
-        "source": Path(source) if source is not None else None, "mask": Path(mask) if mask is not None else None,
+        "source": _image_source(source), "mask": _image_source(mask),
         "region": tuple(region) if region is not None else None, "keep": keep,
-        "sketch": Path(sketch) if sketch is not None else None}.items() if v is not None}
+        "sketch": _image_source(sketch)}.items() if v is not None}
     try:
-        brief = Brief(prompt=prompt, references=[Path(r) for r in references], required_text=list(required_text),
+        brief = Brief(prompt=prompt, references=[_image_source(r) for r in references],
+                      required_text=list(required_text),
                       aspect_ratio=aspect, size=size, thresholds=thresholds or {}, critics=list(critics), seed=seed,
                       budget=budget, **edit)
     except ValidationError as e:
         raise BriefError(format_validation_error(e)) from None
     try:
-        check_references(brief.references)
+        check_references([r for r in brief.references if not is_data_url(r)])
     except ImageInputError as e:
         raise BriefError(f"references: {e}") from None
     for name in ("source", "mask", "sketch"):
@@ -119,8 +134,18 @@ def make_brief(prompt: str, *, references: Iterable[str | Path] = (), required_t
     return brief
 
 
+def _image_source(value: str | Path | None) -> str | None:
+    """An image argument as the Brief takes it: a data URL stays the string it is (a Path would fold the `//`
+    its base64 may hold), anything else is a file path."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) and is_data_url(value) else str(Path(value))
+
+
 def preflight(brief: Brief, config: PixloopConfig) -> None:
-    """Checks that need the registries: backend exists, critics exist, the budget affords one image."""
+    """Checks that need the registries: backend exists, critics exist, the budget affords one image; and that the
+    checkpointer is a PostgreSQL URL if there is one."""
+    check_checkpointer(config.checkpointer)
     try:
         backend = get_backend(config.backend, config)
     except (UnknownBackendError, ValueError) as e:
@@ -147,13 +172,62 @@ def new_thread_id() -> str:
 
 
 @asynccontextmanager
-async def open_graph(run_dir: Path) -> AsyncIterator[Any]:
-    """The pixloop graph compiled with a SQLite checkpointer in the run folder."""
+async def open_graph(run_dir: Path, checkpointer: str | None = None, *,
+                     writer: str | None = None) -> AsyncIterator[Any]:
+    """The pixloop graph compiled with the run's checkpointer: the run folder's SQLite file, or the PostgreSQL
+    database `checkpointer` names (with `writer`, a thread id, this process holds that thread's lock there)."""
     from graphs.pixloop import build_pixloop_graph
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    with run_checkpointer(run_dir / CHECKPOINT_DB) as saver:
+    async with open_checkpointer(checkpointer, run_dir, writer=writer) as saver:
         yield build_pixloop_graph(checkpointer=saver)
+
+
+@asynccontextmanager
+async def new_run_checkpointer(run_dir: Path, thread_id: str, config: PixloopConfig,
+                               record: dict[str, Any]) -> AsyncIterator[Any]:
+    """The checkpointer of a new run in `run_dir`, whose RunLock the caller holds: the run the folder held before
+    (if_exists="overwrite") is removed and run.json (`record`) written. With PostgreSQL this process holds the
+    thread's lock there, and the thread must be new there too (or the overwritten run's own, then deleted)."""
+    held = holds_run(run_dir)
+    url = config.checkpointer
+    if held and url is None:
+        clear_run(run_dir)  # before its SQLite file is opened again
+    async with open_checkpointer(url, run_dir, writer=thread_id) as saver:
+        if url is not None:
+            same = held and run_in(run_dir) == thread_id and saved_checkpointer(run_dir) == mask_url(url)
+            await claim_thread(saver, thread_id, url, replace=same)
+            if held:
+                clear_run(run_dir)
+        (run_dir / RUN_FILE).write_text(json.dumps(record, indent=2, allow_nan=False))
+        yield saver
+
+
+async def claim_thread(saver: Any, thread_id: str, url: str, *, replace: bool) -> None:
+    """A new run's thread in a shared database: refused when another run has it (RunFolderError), its checkpoints
+    deleted when `replace` (the run it overwrites in its own folder)."""
+    if await saver.aget_tuple({"configurable": {"thread_id": thread_id}}) is None:
+        return
+    if replace:
+        await saver.adelete_thread(thread_id)
+        return
+    raise RunFolderError(f"run {thread_id!r} already has checkpoints in {mask_url(url)}: continue it with "
+                         f"`--resume {thread_id} --out ITS_FOLDER --checkpointer URL`, or give another --thread-id")
+
+
+def resume_checkpointer(config: PixloopConfig, given: str | None) -> PixloopConfig:
+    """Where a resumed run's checkpoints are: its folder's SQLite file when it was started without a checkpointer;
+    else `given`, then $PIXLOOP_CHECKPOINTER, then run.json's URL when it had no credentials to mask."""
+    if config.checkpointer is None:
+        if given:
+            raise BriefError(f"the run keeps its checkpoints in its folder's {CHECKPOINT_DB}, not in "
+                             f"{mask_url(given)}: resume it without --checkpointer")
+        return config
+    check_checkpointer(given)
+    try:
+        return restore_endpoints(config, checkpointer=given or os.environ.get(CHECKPOINTER_ENV) or None)
+    except BriefError as e:
+        raise BriefError(f"{e} (or set {CHECKPOINTER_ENV})") from None
 
 
 async def _drive(graph: Any, inputs: Any, thread_id: str, config: PixloopConfig,
@@ -185,18 +259,17 @@ async def arun(brief: Brief, config: PixloopConfig | None = None, *, out: str | 
 
     A folder that already holds a run is refused unless `if_exists` is "new" (a sub-folder named after the
     thread) or "overwrite" (that run's files are removed first)."""
+    from graphs.pixloop import build_pixloop_graph
+
     config = config or PixloopConfig()
     preflight(brief, config)
     thread_id = thread_id or new_thread_id()
     run_dir = choose_run_dir(out, config.out_root, thread_id, if_exists)
-    with RunLock(run_dir, thread_id) as lock:
-        if holds_run(run_dir):  # if_exists="overwrite", now that no other process writes there
-            clear_run(run_dir)
-        (run_dir / RUN_FILE).write_text(json.dumps(
-            {"thread_id": thread_id, "config": public_config(config, mask_url),
-             "brief": brief.model_dump(mode="json")}, indent=2, allow_nan=False))
-        note_stale_lock(run_dir, lock)
-        async with open_graph(run_dir) as graph:
+    record = {"thread_id": thread_id, "config": public_config(config, mask_url), "brief": brief.model_dump(mode="json")}
+    with RunLock(run_dir, thread_id) as lock:  # if_exists="overwrite" clears the folder once no other process writes it
+        async with new_run_checkpointer(run_dir, thread_id, config, record) as saver:
+            note_stale_lock(run_dir, lock)
+            graph = build_pixloop_graph(checkpointer=saver)
             values = await _drive(graph, {"brief": brief, "run_dir": str(run_dir)}, thread_id, config, on_event)
     return _result(thread_id, run_dir, values)
 
@@ -204,16 +277,19 @@ async def arun(brief: Brief, config: PixloopConfig | None = None, *, out: str | 
 def find_run_dir(thread_id: str, out: str | Path | None = None, out_root: str = "pixloop-out") -> Path:
     check_thread_id(thread_id, "--resume")
     run_dir = Path(out) if out else Path(out_root) / thread_id
-    if not (run_dir / CHECKPOINT_DB).is_file():
+    if not resumable(run_dir):
         refuse_if_in_use(run_dir)  # a run that has just started has its lock before its first checkpoint
         raise BriefError(f"no checkpointed run {thread_id!r} in {run_dir} (pass --out with the run's folder)")
     return run_dir
 
 
 async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: EventHandler | None = None,
-                  base_url: str | None = None, llm_base_url: str | None = None) -> RunResult:
+                  base_url: str | None = None, llm_base_url: str | None = None,
+                  checkpointer: str | None = None) -> RunResult:
     """Continue a run from its last checkpoint; finished candidates are reused, not regenerated. A run another
-    process is still writing is refused (RunFolderError); a lock left by a killed process is taken over."""
+    process is still writing is refused (RunFolderError); a lock left by a killed process is taken over. A run
+    checkpointed in PostgreSQL is read from `checkpointer`, else $PIXLOOP_CHECKPOINTER, else run.json's URL (when
+    it had no password, which is never saved)."""
     run_dir = find_run_dir(thread_id, out)
     with RunLock(run_dir, thread_id) as lock:
         try:
@@ -226,12 +302,14 @@ async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: Ev
         # secret options are never saved: a resumed run gets them from the environment (e.g. A1111_AUTH)
         config.options = {k: v for k, v in config.options.items() if v != "***"}
         config = restore_endpoints(config, base_url=base_url, llm_base_url=llm_base_url)
-        note_stale_lock(run_dir, lock)
-        async with open_graph(run_dir) as graph:
+        config = resume_checkpointer(config, checkpointer)
+        async with open_graph(run_dir, config.checkpointer, writer=thread_id) as graph:
+            note_stale_lock(run_dir, lock)
             cfg = {"configurable": {"thread_id": thread_id}}
             snapshot = await graph.aget_state(cfg)
             if not snapshot.values:
-                raise BriefError(f"run {thread_id!r} has no checkpoint yet; start it again instead")
+                where = f" in {mask_url(config.checkpointer)}" if config.checkpointer else ""
+                raise BriefError(f"run {thread_id!r} has no checkpoint yet{where}; start it again instead")
             values = dict(snapshot.values)
             if snapshot.next:
                 values = await _drive(graph, None, thread_id, config, on_event)

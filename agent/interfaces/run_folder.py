@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Literal
 
 from agent.models.errors import RunFolderError
+from agent.runtime.checkpoint import CHECKPOINT_FILE
 from agent.runtime.paths import check_thread_id, prepare_out_dir
 
-CHECKPOINT_DB = "checkpoints.sqlite"
+CHECKPOINT_DB = CHECKPOINT_FILE
 RUN_FILE = "run.json"
 IfExists = Literal["refuse", "new", "overwrite"]
 IF_EXISTS: tuple[str, ...] = IfExists.__args__  # type: ignore[attr-defined]
@@ -40,6 +41,21 @@ def run_in(folder: Path) -> str | None:
         return value if isinstance(value, str) else None
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def saved_checkpointer(folder: Path) -> str | None:
+    """The checkpointer URL a folder's run.json names (credentials masked), or None: its checkpoints.sqlite."""
+    try:
+        value = json.loads((folder / RUN_FILE).read_text())["config"].get("checkpointer")
+        return value if isinstance(value, str) and value else None
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
+def resumable(folder: Path) -> bool:
+    """Whether a folder holds a run with checkpoints to continue: its checkpoints.sqlite, or a run.json that names
+    a database (PostgreSQL) holding them."""
+    return (folder / CHECKPOINT_DB).is_file() or saved_checkpointer(folder) is not None
 
 
 def choose_run_dir(out: str | Path | None, out_root: str | Path, thread_id: str,
@@ -73,4 +89,5 @@ def clear_run(folder: Path) -> None:
         shutil.rmtree(folder / name, ignore_errors=True)
 
 
-__all__ = ["CHECKPOINT_DB", "IF_EXISTS", "RUN_FILE", "IfExists", "choose_run_dir", "clear_run", "holds_run", "run_in"]
+__all__ = ["CHECKPOINT_DB", "IF_EXISTS", "RUN_FILE", "IfExists", "choose_run_dir", "clear_run", "holds_run",
+           "resumable", "run_in", "saved_checkpointer"]

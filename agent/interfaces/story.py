@@ -17,19 +17,21 @@ from pydantic import BaseModel, ValidationError
 
 from agent.interfaces.api import (
     exit_code,
+    new_run_checkpointer,
     new_thread_id,
     note_stale_lock,
     preflight,
     restore_endpoints,
+    resume_checkpointer,
     run_blocking,
 )
-from agent.interfaces.run_folder import CHECKPOINT_DB, RUN_FILE, IfExists, choose_run_dir, clear_run, holds_run
+from agent.interfaces.run_folder import RUN_FILE, IfExists, choose_run_dir, resumable
 from agent.loop.document.script import parse_script, read_script
 from agent.models import Brief, ImageOutcome, PixloopConfig, Status, StopReason, public_config
 from agent.models.document import LAYOUTS, DocumentBrief, DocumentEvent, read_event
 from agent.models.errors import BriefError
 from agent.models.validation import format_validation_error
-from agent.runtime.checkpoint import run_checkpointer
+from agent.runtime.checkpoint import open_checkpointer
 from agent.runtime.images import validate_image_file
 from agent.runtime.lock import RunLock, refuse_if_in_use
 from agent.runtime.paths import check_thread_id
@@ -118,18 +120,18 @@ class StoryRun:
 
     async def events(self) -> AsyncIterator[DocumentEvent]:
         with RunLock(self.run_dir, self.thread_id) as lock:
-            note_stale_lock(self.run_dir, lock)  # a killed writer's lock, taken over: said in events.jsonl
-            if self.state is not None:
-                if holds_run(self.run_dir):
-                    clear_run(self.run_dir)
-                (self.run_dir / RUN_FILE).write_text(json.dumps(
-                    {"thread_id": self.thread_id, "kind": "document", "config": public_config(self.config, mask_url)},
-                    indent=2))
-                inputs: dict[str, Any] | None = {**self.state, "run_dir": str(self.run_dir)}
+            inputs: dict[str, Any] | None = None
+            if self.state is not None:  # a new document: the folder's previous run (if_exists="overwrite") goes
+                record = {"thread_id": self.thread_id, "kind": "document",
+                          "config": public_config(self.config, mask_url)}
+                opened = new_run_checkpointer(self.run_dir, self.thread_id, self.config, record)
+                inputs = {**self.state, "run_dir": str(self.run_dir)}
             else:
-                inputs = None
-            async for event in _drive(inputs, self.run_dir, self.thread_id, self.config):
-                yield event
+                opened = open_checkpointer(self.config.checkpointer, self.run_dir, writer=self.thread_id)
+            async with opened as saver:
+                note_stale_lock(self.run_dir, lock)  # a killed writer's lock, taken over: said in events.jsonl
+                async for event in _drive(inputs, saver, self.thread_id, self.config):
+                    yield event
 
     def result(self) -> StoryResult:
         return story_result(self.thread_id, self.run_dir)
@@ -155,12 +157,12 @@ def prepare_story(source: StorySource, config: PixloopConfig | None = None, *,
 
 
 def prepare_resume(thread_id: str, out: str | Path | None = None, *, base_url: str | None = None,
-                   llm_base_url: str | None = None) -> StoryRun:
+                   llm_base_url: str | None = None, checkpointer: str | None = None) -> StoryRun:
     """A killed document to continue from its checkpoint (endpoints whose credentials were masked in run.json must
-    be given again)."""
+    be given again; a PostgreSQL checkpointer's URL as `aresume` finds it)."""
     check_thread_id(thread_id, "--resume")
     run_dir = Path(out) if out else Path("pixloop-out") / thread_id
-    if not (run_dir / CHECKPOINT_DB).is_file():
+    if not resumable(run_dir):
         refuse_if_in_use(run_dir)
         raise BriefError(f"no checkpointed document {thread_id!r} in {run_dir} (pass --out with its folder)")
     try:
@@ -171,7 +173,8 @@ def prepare_resume(thread_id: str, out: str | Path | None = None, *, base_url: s
     if saved.get("thread_id") != thread_id or saved.get("kind") != "document":
         raise BriefError(f"{run_dir} holds run {saved.get('thread_id')!r}, not the document {thread_id!r}")
     config.options = {k: v for k, v in config.options.items() if v != "***"}
-    return StoryRun(None, run_dir, thread_id, restore_endpoints(config, base_url=base_url, llm_base_url=llm_base_url))
+    config = restore_endpoints(config, base_url=base_url, llm_base_url=llm_base_url)
+    return StoryRun(None, run_dir, thread_id, resume_checkpointer(config, checkpointer))
 
 
 async def astream_story(source: StorySource, config: PixloopConfig | None = None,
@@ -189,15 +192,17 @@ async def aresume_story(thread_id: str, out: str | Path | None = None, **kwargs:
         yield event
 
 
-async def _drive(inputs: dict[str, Any] | None, run_dir: Path, thread_id: str,
+async def _drive(inputs: dict[str, Any] | None, saver: Any, thread_id: str,
                  config: PixloopConfig) -> AsyncIterator[DocumentEvent]:
     from graphs.document import build_document_graph
 
     cfg: RunnableConfig = {"configurable": {"thread_id": thread_id}, "recursion_limit": 10_000}
-    with run_checkpointer(run_dir / CHECKPOINT_DB) as saver:
-        graph = build_document_graph(checkpointer=saver)
-        async for chunk in graph.astream(inputs, cfg, context=config, stream_mode="custom", durability="sync"):
-            yield read_event(chunk)
+    if inputs is None and await saver.aget_tuple(cfg) is None:
+        where = f" in {mask_url(config.checkpointer)}" if config.checkpointer else ""
+        raise BriefError(f"document {thread_id!r} has no checkpoint yet{where}; start it again instead")
+    graph = build_document_graph(checkpointer=saver)
+    async for chunk in graph.astream(inputs, cfg, context=config, stream_mode="custom", durability="sync"):
+        yield read_event(chunk)
 
 
 def story_result(thread_id: str, run_dir: Path) -> StoryResult:

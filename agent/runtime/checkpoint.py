@@ -1,9 +1,11 @@
-"""The run's SQLite checkpointer.
+"""The run's checkpointer: the run folder's SQLite file, or PostgreSQL (`open_checkpointer`).
 
 LangGraph's AsyncSqliteSaver sends every statement through aiosqlite's worker thread;
 on a 2-core machine those thread hops cost more than the writes. Here the async methods
 run the sync SqliteSaver inline: in WAL mode with synchronous=NORMAL each write is an
 append of a few KB (~0.1 ms), durable against a killed process, which is what resume needs.
+With a PostgreSQL URL the checkpoints go to that database instead (agent.runtime.checkpoint_postgres),
+serialized the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,9 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.models import CHECKPOINTED_MODELS
 from agent.models.base import compact_dumps
+
+CHECKPOINT_FILE = "checkpoints.sqlite"
+"""The SQLite checkpoint database in a run folder (when no PostgreSQL checkpointer is given)."""
 
 MSGPACK_ALLOWLIST: list[tuple[str, ...]] = [
     *((cls.__module__, cls.__name__) for cls in CHECKPOINTED_MODELS),
@@ -81,3 +86,23 @@ def run_checkpointer(path: str | Path) -> Iterator[RunCheckpointer]:
         yield saver
     finally:
         conn.close()
+
+
+@asynccontextmanager
+async def open_checkpointer(checkpointer: str | None, run_dir: str | Path, *,
+                            writer: str | None = None) -> AsyncIterator[Any]:
+    """The checkpointer a run's config names: None for `run_dir`'s SQLite file, a PostgreSQL URL (postgresql:// or
+    postgres://) for that database. With `writer` (the run's thread id) and PostgreSQL, this process holds the
+    thread's writer lock in the database until the context ends (the run folder's RunLock is the caller's)."""
+    if checkpointer is None:
+        with run_checkpointer(Path(run_dir) / CHECKPOINT_FILE) as saver:
+            yield saver
+        return
+    from agent.runtime.checkpoint_postgres import postgres_checkpointer
+
+    async with postgres_checkpointer(checkpointer, writer=writer) as pg_saver:
+        yield pg_saver
+
+
+__all__ = ["CHECKPOINT_FILE", "MSGPACK_ALLOWLIST", "CompressedSerializer", "RunCheckpointer", "open_checkpointer",
+           "run_checkpointer"]

@@ -83,3 +83,20 @@ def test_box_describes_its_position_in_words() -> None:
     assert Box(x=0.3, y=0.02, w=0.4, h=0.2).describe() == "top centre"
     assert Box(x=0.0, y=0.8, w=0.2, h=0.2).describe() == "bottom left"
     assert Box(x=0.4, y=0.4, w=0.2, h=0.2).describe() == "centre"
+
+
+def test_make_brief_keeps_a_data_url_reference_byte_for_byte(tmp_path) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    from agent import make_brief
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (250, 250, 250)).save(buffer, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    url_with_slashes = url[:40] + "//" + url[40:]  # base64 may hold "//", which a Path would fold into "/"
+    brief = make_brief("A portrait of this person", references=[url, url_with_slashes], source=url)
+
+    assert brief.references == [url, url_with_slashes] and brief.source == url

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Any
 
 from agent.models.errors import PixloopError, exit_code_for
+from agent.runtime.checkpoint_postgres import CHECKPOINTER_ENV
 from agent.runtime.secrets import redact
 
 EXIT_BAD_INPUT = 2
@@ -31,6 +34,23 @@ def option_arg(value: str) -> tuple[str, str]:
     return key.strip(), val
 
 
+def add_checkpointer_option(p: Any) -> None:
+    """--checkpointer URL: where a run's checkpoints go (and, with --resume, where they are)."""
+    p.add_argument("--checkpointer", metavar="URL",
+                   help="keep the run's checkpoints in this PostgreSQL database (postgresql://USER@HOST[:PORT]/DB or "
+                        "postgres://...) instead of checkpoints.sqlite in the run folder, so that a process on any "
+                        "machine that shares the run folder's storage can --resume it. Default: "
+                        f"${CHECKPOINTER_ENV}; '' for the run folder's SQLite file. A password in the URL is never "
+                        "saved: give --checkpointer again with --resume (or set "
+                        f"{CHECKPOINTER_ENV}, or keep the password in ~/.pgpass or PGPASSWORD)")
+
+
+def checkpointer_option(args: argparse.Namespace) -> str | None:
+    """A new run's checkpointer: --checkpointer, else $PIXLOOP_CHECKPOINTER; empty means the run folder's SQLite."""
+    value = args.checkpointer if args.checkpointer is not None else os.environ.get(CHECKPOINTER_ENV, "")
+    return value.strip() or None
+
+
 def fail(message: str, code: int) -> int:
     """Print `pixloop: error: ...` (secrets redacted) and return the exit code."""
     print(f"pixloop: error: {redact(message)}", file=sys.stderr)
@@ -42,4 +62,5 @@ def fail_with(error: PixloopError) -> int:
     return fail(str(error), exit_code_for(error))
 
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "fail", "fail_with", "option_arg", "threshold_arg"]
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERRUPTED", "add_checkpointer_option", "checkpointer_option", "fail", "fail_with",
+           "option_arg", "threshold_arg"]

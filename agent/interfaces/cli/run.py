@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any
 
 from agent.interfaces.api import RunResult, aresume, arun, make_brief, new_thread_id
-from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
+from agent.interfaces.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    add_checkpointer_option,
+    checkpointer_option,
+    fail,
+    fail_with,
+    option_arg,
+    threshold_arg,
+)
 from agent.interfaces.progress import describe_update
 from agent.interfaces.run_folder import IF_EXISTS
 from agent.models import ASPECT_RATIOS, SIZE_TIERS, Brief, PixloopConfig
@@ -23,12 +32,16 @@ examples:
   pixloop run 'A poster for a bakery that says "GRAND OPENING" and "Saturday 9am"' --out out/bakery
   pixloop run 'product shot, "NEW" in the corner' --reference mug.png --aspect 4:5 --size 2K
   pixloop run --resume run-20261121-101500-ab12          # continue a killed run
+  pixloop run 'A poster "HI"' --out /shared/runs/hi --checkpointer postgresql://pixloop@db/pixloop
+  pixloop run --resume THREAD --out /shared/runs/hi --checkpointer postgresql://pixloop@db/pixloop  # any machine
 
 required text: every "quoted string" in the prompt (and every --text) must appear verbatim;
 the OCR critic reads the image and the loop corrects it until it does.
 outputs in --out: final.png, candidates/NN-cK.png, report.json, events.jsonl, checkpoints.sqlite
+            (with --checkpointer the checkpoints are in that database instead)
 exit codes: 0 passed, 3 finished below threshold (best image still written, also when a later
-            iteration's backend call failed), 2 bad input, 4 backend or planning failure with no image,
+            iteration's backend call failed), 2 bad input, 4 backend or planning failure with no image
+            (or the --checkpointer database cannot be reached),
             5 refused by the content policy (nothing delivered; the message names the rule),
             1 internal error (a report is still written), 130 interrupted (resume with --resume)
 """
@@ -94,6 +107,7 @@ def add_loop_options(p: Any) -> None:
                    "moderation endpoint (e.g. https://api.openai.com/v1 with OPENAI_API_KEY)")
     p.add_argument("--strict", action="store_true",
                      help="end below threshold (exit 3) when a requirement is left unverified (no critic checks it)")
+    add_checkpointer_option(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON on stdout when done")
     p.add_argument("--quiet", "-q", action="store_true", help="no per-step progress lines")
 
@@ -138,7 +152,7 @@ def run_command(args: argparse.Namespace) -> int:
         if args.prompt:
             return fail("give either a PROMPT or --resume THREAD_ID, not both", EXIT_BAD_INPUT)
         coro = aresume(args.resume, args.out, on_event=progress, base_url=args.base_url,
-                       llm_base_url=args.llm_base_url)
+                       llm_base_url=args.llm_base_url, checkpointer=args.checkpointer)
         thread_id = args.resume
     else:
         if not args.prompt:
@@ -182,7 +196,7 @@ def execute(args: argparse.Namespace, brief: Brief, command: str) -> int:
         config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
                                options=dict(args.backend_option), planner=args.planner,
                                llm_base_url=args.llm_base_url, llm_model=args.llm_model, strict=args.strict,
-                               **provenance_options(args))
+                               checkpointer=checkpointer_option(args), **provenance_options(args))
     except (PixloopError, ValueError) as e:
         return fail(str(e), EXIT_BAD_INPUT)
     thread_id = args.thread_id or new_thread_id()
@@ -200,7 +214,8 @@ def _finish(args: argparse.Namespace, coro: Any, thread_id: str) -> int:
     except PixloopError as e:
         return fail_with(e)
     except KeyboardInterrupt:
-        hint = f"pixloop run --resume {thread_id}" + (f" --out {args.out}" if args.out else "")
+        hint = f"pixloop run --resume {thread_id}" + (f" --out {args.out}" if args.out else "") + (
+            " --checkpointer URL" if getattr(args, "checkpointer", None) else "")
         print(f"\ninterrupted; continue with: {hint}", file=sys.stderr)
         return EXIT_INTERRUPTED
     _print_result(result, getattr(args, "json", False))

@@ -12,7 +12,16 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
+from agent.interfaces.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    add_checkpointer_option,
+    checkpointer_option,
+    fail,
+    fail_with,
+    option_arg,
+    threshold_arg,
+)
 from agent.interfaces.cli.run import provenance_options
 from agent.interfaces.run_folder import IF_EXISTS
 from agent.interfaces.story import StoryRun, prepare_resume, prepare_story
@@ -33,9 +42,10 @@ script: Markdown. '# Title'; each '## heading' starts a section (or '---' betwee
   the cues; the character's photos are its references (without any, its first image becomes its reference).
 outputs in --out: story.md, story.html (open it in a browser; it updates while the document is made),
   report.json (per image verdicts, a consistency matrix per character, requirements, cost), runs/<id>/rN/
-  (each image's own run folder), events.jsonl, checkpoints.sqlite
+  (each image's own run folder), events.jsonl, checkpoints.sqlite (with --checkpointer: in that database)
 exit codes: 0 every image passed and the document is consistent, 3 below threshold, 2 bad input,
-  4 backend or planning failure, 1 internal error, 130 interrupted (continue with --resume)
+  4 backend or planning failure (or the --checkpointer database cannot be reached), 1 internal error,
+  130 interrupted (continue with --resume)
 """
 
 
@@ -89,6 +99,7 @@ def add_story_parser(sub: Any) -> None:
     p.add_argument("--thread-id", metavar="ID", help="name the document run")
     p.add_argument("--if-exists", choices=IF_EXISTS, default="refuse", help="when --out already holds a run")
     p.add_argument("--resume", metavar="THREAD_ID", help="continue a killed document (give --out if you set it)")
+    add_checkpointer_option(p)
     p.add_argument("--json", action="store_true", help="print report.json on stdout when done")
     p.add_argument("--quiet", "-q", action="store_true", help="no event lines")
 
@@ -118,7 +129,8 @@ def story_command(args: argparse.Namespace) -> int:
     try:
         config = PixloopConfig(backend=args.backend, base_url=args.base_url, model=args.model,
                                options=dict(args.backend_option), llm_base_url=args.llm_base_url,
-                               llm_model=args.llm_model, **provenance_options(args))
+                               llm_model=args.llm_model, checkpointer=checkpointer_option(args),
+                               **provenance_options(args))
     except (PixloopError, ValueError) as e:
         return fail(str(e), EXIT_BAD_INPUT)
     try:
@@ -133,7 +145,8 @@ def story_command(args: argparse.Namespace) -> int:
         return fail_with(e)
     except KeyboardInterrupt:
         print(f"\ninterrupted; continue with: pixloop story --resume {run.thread_id}"
-              + (f" --out {run.run_dir}" if args.out else ""), file=sys.stderr)
+              + (f" --out {run.run_dir}" if args.out else "")
+              + (" --checkpointer URL" if run.config.checkpointer else ""), file=sys.stderr)
         return EXIT_INTERRUPTED
     result = run.result()
     run_dir = run.run_dir
@@ -156,7 +169,8 @@ def _prepare(args: argparse.Namespace, config: PixloopConfig) -> StoryRun:
     if args.resume:
         if args.source:
             raise BriefError("give either a SCRIPT/TOPIC or --resume THREAD_ID, not both")
-        return prepare_resume(args.resume, args.out, base_url=args.base_url, llm_base_url=args.llm_base_url)
+        return prepare_resume(args.resume, args.out, base_url=args.base_url, llm_base_url=args.llm_base_url,
+                              checkpointer=args.checkpointer)
     if not args.source:
         raise BriefError("SCRIPT.md or TOPIC is required (or --resume THREAD_ID)")
     characters: dict[str, list[str]] = {}
