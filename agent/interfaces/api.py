@@ -298,6 +298,9 @@ async def aresume(thread_id: str, out: str | Path | None = None, *, on_event: Ev
             raise BriefError(f"{run_dir / RUN_FILE} cannot be read ({e}); the run cannot be resumed") from None
         if saved.get("thread_id") != thread_id:
             raise BriefError(f"{run_dir} holds run {saved.get('thread_id')!r}, not {thread_id!r}")
+        if saved.get("kind") == "document":
+            raise BriefError(f"{run_dir} holds a document ({thread_id!r}): resume it with `pixloop story --resume "
+                             f"{thread_id}` (or `aresume_story`)")
         config = PixloopConfig.model_validate(saved["config"])
         # secret options are never saved: a resumed run gets them from the environment (e.g. A1111_AUTH)
         config.options = {k: v for k, v in config.options.items() if v != "***"}

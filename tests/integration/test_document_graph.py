@@ -147,3 +147,13 @@ def test_a_chat_model_writes_the_document_from_a_topic_and_every_cue_is_rendered
     assert result.report["source"] == "llm" and result.report["layout"] == "storyboard"
     assert len(result.images) == 3 and result.status == "passed", result.report.get("consistency")
     assert all(o.verdicts.get("face") for o in result.images.values()), "Mia's photo is every page's reference"
+
+
+def test_resuming_a_document_as_a_single_run_is_refused_and_names_the_story_command(tmp_path):
+    from agent import BriefError, aresume
+
+    result, _ = run(four_pages(), tmp_path, PixloopConfig(backend="compose"))
+    assert result.status == "passed"
+
+    with pytest.raises(BriefError, match=r"pixloop story --resume doc"):
+        asyncio.run(aresume("doc", tmp_path / "doc"))
