@@ -125,7 +125,8 @@ def _written(state: dict[str, Any], run_dir: str, confinement: Confinement | Non
             raise InputError(f"document: {format_validation_error(e)}") from None
         return DocumentIntake(_with_layout(doc, layout), run_dir, _merge_refs(doc, references))
     base = Path(state["script_dir"]) if state.get("script_dir") and confinement is None else None
-    doc = parse_script(str(state["script"]), characters=references, layout=layout, base=base)
+    doc = parse_script(str(state["script"]), characters=references, layout=layout, base=base,
+                       local_files=confinement is None)
     return DocumentIntake(doc, run_dir, references)
 
 

@@ -136,6 +136,17 @@ def test_an_existing_image_link_is_kept_as_text(tmp_path: Path) -> None:
     assert len(parse_script(script, base=tmp_path / "elsewhere").images) == 3  # not there: cues
 
 
+def test_a_remote_clients_script_never_looks_at_the_servers_files(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "secret.png")
+    script = (f"![a server file]({tmp_path / 'secret.png'})\n\n![a web picture](https://x.org/a.png)\n\n"
+              "![Mia waves](image)\n")
+
+    local = parse_script(script)  # a file that exists is a picture, kept as text
+    assert [c.prompt for c in local.images] == ["Mia waves"]
+    remote = parse_script(script, local_files=False)  # whether the file exists is never tested
+    assert [c.prompt for c in remote.images] == ["a server file", "Mia waves"]
+
+
 def test_crlf_line_endings_read_like_lf() -> None:
     crlf = BAKERY.replace("\n", "\r\n")
     assert parse_script(crlf) == parse_script(BAKERY)

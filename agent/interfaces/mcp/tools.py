@@ -201,8 +201,7 @@ class PixloopTools:
         refs = {name: inputs.files(files, f"characters[{name}]") for name, files in (characters or {}).items()}
         if script is None:
             return str(topic), refs
-        with tempfile.TemporaryDirectory(prefix="pixloop-mcp-script-") as empty:
-            doc = parse_script(script, characters={name: [] for name in refs}, layout=layout, base=Path(empty))
+        doc = parse_script(script, characters={name: [] for name in refs}, layout=layout, local_files=False)
         return doc, refs
 
     async def _document_result(self, summary: results.DocumentSummary) -> CallToolResult:

@@ -72,14 +72,16 @@ class _Cue:
 
 
 def parse_script(markdown: str, *, characters: Mapping[str, Sequence[str]] = {},  # noqa: B006 - read only
-                 layout: Layout | str | None = None, base: Path | None = None) -> DocumentBrief:
+                 layout: Layout | str | None = None, base: Path | None = None,
+                 local_files: bool = True) -> DocumentBrief:
     """The DocumentBrief of a Markdown script (source "script").
 
     `characters` maps names to reference images (paths as given, e.g. from `--character Mia=mia.png`); names
     declared in the front matter (`characters: Mia, Leo`) are characters too. `layout` (one of LAYOUTS; a str
     is checked) overrides the front matter's. `base` is the folder an image target is looked up in (the
-    script's folder; default: the working directory). Raises BriefError naming the problem and, where it
-    helps, the line.
+    script's folder; default: the working directory). With `local_files` False (a server's remote client wrote
+    the script) no link is looked up on disk: only URLs are pictures, so a script cannot probe the server's
+    files. Raises BriefError naming the problem and, where it helps, the line.
     """
     if not isinstance(markdown, str):
         raise BriefError(f"a script must be text, not {type(markdown).__name__}")
@@ -103,7 +105,8 @@ def parse_script(markdown: str, *, characters: Mapping[str, Sequence[str]] = {},
     if "title" in meta:
         title = meta["title"]
 
-    cues = _find_cues(text, lines, offsets, fenced, body, base if base is not None else Path.cwd())
+    cues = _find_cues(text, lines, offsets, fenced, body,
+                      None if not local_files else base if base is not None else Path.cwd())
     if not cues:
         raise BriefError("the script has no image cue: mark each image with ![what it shows](image), e.g. "
                          '![Mia waves outside the bakery; the sign says "OPEN"](image)')
@@ -291,7 +294,7 @@ def _fenced_lines(lines: list[str], body: int) -> set[int]:
 
 
 def _find_cues(text: str, lines: list[str], offsets: list[int], fenced: set[int], body: int,
-               base: Path) -> list[_Cue]:
+               base: Path | None) -> list[_Cue]:
     start = offsets[body] if body < len(offsets) else len(text)
     code = [m.span() for m in _CODE_SPAN.finditer(text, start)]
     cues = []
@@ -308,8 +311,9 @@ def _find_cues(text: str, lines: list[str], offsets: list[int], fenced: set[int]
     return cues
 
 
-def _is_existing_image(target: str, base: Path) -> bool:
-    """A target that is a picture the user already has: a URL, or an image file next to the script."""
+def _is_existing_image(target: str, base: Path | None) -> bool:
+    """A target that is a picture the user already has: a URL, or an image file next to the script (None: files
+    are not looked at)."""
     t = target.strip()
     if t.startswith("<") and ">" in t:
         t = t[1:t.index(">")]
@@ -319,6 +323,8 @@ def _is_existing_image(target: str, base: Path) -> bool:
         return False
     if re.match(r"^(https?|data|file):", t, re.IGNORECASE):
         return True
+    if base is None:
+        return False
     try:
         path = Path(unquote(t)).expanduser()
         path = path if path.is_absolute() else base / path
