@@ -8,6 +8,10 @@ folder `OUT/<job id>/`, and rewrites `OUT/summary.json` atomically after every j
 resumes: a job whose folder holds a finished report is kept as it was, one with a checkpoint but no final report
 continues from it (`aresume` / `prepare_resume`), so nothing is generated twice.
 
+Where a job runs is the `runner`'s choice: `run_job` (the default) runs it in this event loop; the Ray runner
+(`agent.interfaces.batch_ray`) sends it to a Ray task that calls the same `run_job` in a worker process. Either
+way this process decides what runs when (concurrency, the total budget, resume) and writes the summary.
+
 A job line: `{"kind": "run"|"edit"|"story", "id": ..., "prompt": ..., ...}`, see `JobSpec`. Paths are relative
 to the JOBS file's folder. The batch's defaults (`BatchDefaults`) apply to every job unless its line overrides them.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 from agent.interfaces.api import aresume, arun, exit_code
 from agent.interfaces.batch_index import write_index
 from agent.interfaces.batch_jobs import BatchDefaults, BatchJob, JobSpec, read_jobs, read_lines  # noqa: F401 - re-exported
-from agent.interfaces.run_folder import CHECKPOINT_DB, holds_run
+from agent.interfaces.run_folder import holds_run, resumable
 from agent.interfaces.story import prepare_resume, prepare_story
 from agent.models import Status
 from agent.models.errors import BriefError, PixloopError, exit_code_for
@@ -113,18 +117,40 @@ def write_summary(out: Path, jobs_file: Path, rows: list[JobResult], spent: floa
     write_index(out, results, jobs_file=str(jobs_file), spent=spent, exit_code=code)
 
 
-async def _run_job(job: BatchJob, out: Path) -> JobResult:
-    """Run (or continue from its checkpoint) one valid job in OUT/<id>; its summary row."""
+async def run_job(job: BatchJob, out: Path) -> JobResult:
+    """Run (or continue from its checkpoint) one valid job in OUT/<id> to its final summary row; never raises: an
+    error becomes the row (bad input, failed, or an internal error). The one per-job function of a batch, called in
+    the batch's own process or inside a Ray task (`agent.interfaces.batch_ray`)."""
+    started = time.perf_counter()
+    try:
+        return await _run_job(job, out, started)
+    except Exception as e:  # noqa: BLE001 - one job's bug must not stop the others
+        return error_row(job, e, time.perf_counter() - started)
+
+
+def error_row(job: BatchJob, error: BaseException, seconds: float) -> JobResult:
+    """The row of a job that raised instead of finishing: one of pixloop's own errors says its exit code (2 bad
+    input, 4 failed, ...), anything else is an internal error (1)."""
+    if isinstance(error, PixloopError):
+        code = exit_code_for(error)
+        return JobResult(id=job.id, kind=job.kind, line=job.line, status="bad_input" if code == 2 else "failed",
+                         exit_code=code, error=str(error), seconds=round(seconds, 3))
+    return JobResult(id=job.id, kind=job.kind, line=job.line, status="failed", stop_reason="internal_error",
+                     exit_code=1, error=f"{type(error).__name__}: {error}", seconds=round(seconds, 3))
+
+
+async def _run_job(job: BatchJob, out: Path, started: float) -> JobResult:
     assert job.config is not None
     run_dir = out / job.id
-    started = time.perf_counter()
-    resumable = (run_dir / CHECKPOINT_DB).is_file()
+    # a checkpoint in the run folder, or a run.json naming the database (PostgreSQL) that holds its checkpoints
+    can_resume = resumable(run_dir)
     resumed = False
     if job.kind == "story":
         run = None
-        if resumable:
+        if can_resume:
             try:
-                run = prepare_resume(job.id, run_dir, base_url=job.config.base_url)
+                run = prepare_resume(job.id, run_dir, base_url=job.config.base_url,
+                                     checkpointer=job.config.checkpointer)
                 resumed = True
             except BriefError:
                 run = None
@@ -136,9 +162,10 @@ async def _run_job(job: BatchJob, out: Path) -> JobResult:
     else:
         assert job.brief is not None
         result = None
-        if resumable:
+        if can_resume:
             try:
-                result = await aresume(job.id, run_dir, base_url=job.config.base_url)
+                result = await aresume(job.id, run_dir, base_url=job.config.base_url,
+                                       checkpointer=job.config.checkpointer)
                 resumed = True
             except BriefError:  # a checkpoint database without a checkpoint yet: start the job again
                 result = None
@@ -165,15 +192,18 @@ class BatchResult:
 
 
 JobCallback = Callable[[JobResult], None]
+JobRunner = Callable[[BatchJob, Path], Awaitable[JobResult]]
+"""Runs one valid job in OUT/<id> to its final row and never raises: `run_job`, or a Ray runner's."""
 
 
 async def run_batch(jobs: list[BatchJob], out: str | Path, *, jobs_file: str | Path = "", concurrency: int = 2,
                     max_total_cost: float | None = None, on_start: JobCallback | None = None,
-                    on_done: JobCallback | None = None) -> BatchResult:
+                    on_done: JobCallback | None = None, runner: JobRunner = run_job) -> BatchResult:
     """Run the jobs, `concurrency` at a time; stop starting new ones once the finished jobs' cost reaches
     `max_total_cost` (the rest are `skipped_budget`). Jobs already finished in OUT are kept as they were, jobs
     with a checkpoint continue from it. `on_done` is called with every job's row when it is final (bad lines and
-    kept jobs first), `on_start` when a job starts."""
+    kept jobs first), `on_start` when a job starts. `runner` runs each job: `run_job` here, or a Ray runner
+    (`agent.interfaces.batch_ray.RayRunner`) on a cluster."""
     if concurrency < 1:
         raise BriefError(f"--concurrency must be at least 1, got {concurrency}")
     out = Path(out)
@@ -221,18 +251,7 @@ async def run_batch(jobs: list[BatchJob], out: str | Path, *, jobs_file: str | P
                 if on_start is not None:
                     on_start(rows[i])
                 await save()
-                started = time.perf_counter()
-                try:
-                    rows[i] = await _run_job(job, out)
-                except PixloopError as e:
-                    code = exit_code_for(e)
-                    rows[i] = rows[i].model_copy(update={
-                        "status": "bad_input" if code == 2 else "failed", "exit_code": code, "error": str(e),
-                        "seconds": round(time.perf_counter() - started, 3)})
-                except Exception as e:  # noqa: BLE001 - one job's bug must not stop the others
-                    rows[i] = rows[i].model_copy(update={
-                        "status": "failed", "stop_reason": "internal_error", "exit_code": 1,
-                        "error": f"{type(e).__name__}: {e}", "seconds": round(time.perf_counter() - started, 3)})
+                rows[i] = await runner(job, out)
                 spent += rows[i].cost
             await save()
             if on_done is not None:
@@ -252,5 +271,5 @@ def _previous_rows(out: Path) -> dict[str, JobResult]:
 
 
 __all__ = ["EXIT_PRECEDENCE", "FINAL_STATUSES", "SUMMARY_FILE", "BatchDefaults", "BatchJob", "BatchResult",
-           "JobResult", "JobSpec", "batch_exit_code", "finished_report", "read_jobs", "read_lines", "run_batch",
-           "write_summary"]
+           "JobResult", "JobRunner", "JobSpec", "batch_exit_code", "error_row", "finished_report", "read_jobs",
+           "read_lines", "run_batch", "run_job", "write_summary"]

@@ -98,6 +98,8 @@ class BatchDefaults(BaseModel):
     max_cost: float | None = None
     thresholds: dict[str, float] = {}
     strict: bool = False
+    checkpointer: str | None = None
+    """where every job's checkpoints go: None for its run folder's SQLite file, or a PostgreSQL URL"""
 
 
 @dataclass
@@ -207,6 +209,7 @@ def read_jobs(path: str | Path, defaults: BatchDefaults | None = None) -> list[B
     jobs: list[BatchJob] = []
     seen: set[str] = set()
     rows = read_lines(path)
+    base = path.absolute().parent  # a job's files as absolute paths: its run (or a Ray worker) may have another cwd
     if not rows:
         raise BriefError(f"JOBS {path}: no jobs in it")
     for number, (line, data) in enumerate(rows, 1):
@@ -224,7 +227,7 @@ def read_jobs(path: str | Path, defaults: BatchDefaults | None = None) -> list[B
             check_thread_id(job.id, "id")
             if job.id in seen:
                 raise BriefError(f"id: {job.id!r} is the id of an earlier job")
-            _prepare(job, spec, defaults, path.parent)
+            _prepare(job, spec, defaults, base)
         except ValidationError as e:
             unknown = [str(err["loc"][0]) for err in e.errors() if err["type"] == "extra_forbidden"]
             job.error = (f"unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(JobSpec.model_fields)}"
@@ -253,7 +256,7 @@ def _prepare(job: BatchJob, spec: JobSpec, defaults: BatchDefaults, base: Path) 
         job.config = PixloopConfig(
             backend=spec.backend or defaults.backend, base_url=spec.base_url or defaults.base_url,
             model=spec.model or defaults.model, options=options,
-            strict=defaults.strict if spec.strict is None else spec.strict)
+            strict=defaults.strict if spec.strict is None else spec.strict, checkpointer=defaults.checkpointer)
     except ValidationError as e:
         raise BriefError(format_validation_error(e)) from None
     thresholds = {**defaults.thresholds, **spec.thresholds}

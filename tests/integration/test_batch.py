@@ -114,3 +114,33 @@ def test_a_story_job_in_a_batch(tmp_path):
     assert report["kind"] == "document" and report["layout"] == "comic"
     assert bad.status == "bad_input" and "references" in (bad.error or "")
     assert result.exit_code == 2
+
+
+def test_a_batch_on_postgres_resumes_a_half_made_job_from_its_checkpoints_there(tmp_path, postgres_url):
+    from agent import PixloopConfig, astream_run
+
+    prompt = 'A poster that says "HALF"'
+    config = PixloopConfig(backend="simulated", checkpointer=postgres_url,
+                           options={"profile": "clean", "misspell": 1.0, "feedback_response": 1.0})
+
+    async def stop_after_the_first_candidate() -> None:  # leaves run.json and Postgres checkpoints, no report
+        async for event in astream_run(prompt, config, out=tmp_path / "out" / "half", thread_id="half",
+                                       max_iterations=3):
+            if event.event == "candidate":
+                return
+
+    asyncio.run(stop_after_the_first_candidate())
+    assert not (tmp_path / "out" / "half" / "report.json").exists()
+    (tmp_path / "jobs.jsonl").write_text(json.dumps({"id": "half", "prompt": prompt, "backend": "simulated",
+                                                     "backend_option": {"profile": "clean", "misspell": "1.0",
+                                                                        "feedback_response": "1.0"}}) + "\n")
+
+    result = run(tmp_path / "jobs.jsonl", tmp_path / "out", BatchDefaults(checkpointer=postgres_url))
+
+    [row] = result.rows
+    assert row.resumed and row.status == "passed", row
+    generated = [e for e in (tmp_path / "out" / "half" / "events.jsonl").read_text().splitlines()
+                 if '"event": "generate"' in e]
+    assert len(generated) == 2, "c1 (before the stop) and c2 (the correction), c1 not made again"
+    assert not (tmp_path / "out" / "half" / "checkpoints.sqlite").exists()
+    assert postgres_url.split("@")[0].split(":")[-1] not in (tmp_path / "out" / "half" / "run.json").read_text()

@@ -1,16 +1,21 @@
 """`pixloop batch JOBS --out DIR`: many runs, edits and stories from one JSON Lines or CSV file, a few at a time,
-with a progress bar (or a line per finished job), OUT/summary.json, and an exit code for the worst job."""
+with a progress bar (or a line per finished job), OUT/summary.json, and an exit code for the worst job; with
+`--ray [ADDRESS]` the jobs run as Ray tasks on a local Ray or a cluster (`agent.interfaces.batch_ray`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from agent.interfaces.batch import BatchDefaults, JobResult, read_jobs, run_batch
+from agent.interfaces.batch import BatchDefaults, BatchJob, BatchResult, JobResult, read_jobs, run_batch, run_job
+from agent.interfaces.batch_jobs import JOB_FILE_SUFFIXES
+from agent.interfaces.batch_ray import LOCAL, RayRunner, RaySettings
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
 from agent.models.errors import PixloopError
 from agent.runtime.secrets import redact
@@ -45,17 +50,39 @@ resume a killed batch: finished jobs are kept, a job with a checkpoint continues
 exit codes: the worst job's, in this order: 1 internal error > 4 failed (backend, planning) > 2 bad input
 (a bad line, or a job refused as bad input) > 5 refused by the content policy > 3 below threshold (also a job
 --max-total-cost skipped) > 0 every job passed; 130 interrupted (run it again to resume)
+
+scale-out with Ray (pip install 'pixloop[ray]'):
+  pixloop batch jobs.jsonl --out out/batch --ray                 # a local Ray on this machine's cores
+  pixloop batch jobs.jsonl --out /mnt/shared/batch --ray auto    # the Ray cluster this machine belongs to
+  pixloop batch jobs.jsonl --out /mnt/shared/batch --ray ray://head:10001 --ray-cpus-per-job 2 \
+      --checkpointer postgresql://pixloop@db/pixloop
+--ray alone starts a local Ray (loopback only, no dashboard) and stops it at the end; --ray ADDRESS joins a
+running cluster: auto, HOST:PORT of its head, or ray://HOST:10001 (Ray Client). Each job is a Ray task in a
+worker process that is reused between jobs (the critics' models load once per worker). A job writes its run
+folder OUT/<id>/ from whichever node runs it, so with a cluster --out must be shared storage mounted at the
+same path on every node (NFS, CephFS, ...): pixloop checks that every node sees it before the first job and
+stops (exit 2) if one does not. SQLite checkpoints on a network filesystem are fragile: with a cluster prefer
+--checkpointer postgresql://... . --ray-cpus-per-job N reserves N CPUs per job and caps the job's worker at N
+threads (OpenMP, BLAS, OpenCV, onnxruntime): the critics (OCR and face models on onnxruntime, OpenCV) would
+otherwise each start a thread per core, and jobs side by side on one node would oversubscribe it.
+--ray-resource NAME=AMOUNT makes each job need a custom resource too (nodes started with
+--resources '{"NAME": ...}'), e.g. to keep jobs on some nodes or fewer per node. --concurrency defaults to the
+cluster's job slots. This process still decides what runs (--concurrency, --max-total-cost, resume) and writes
+summary.json; API keys must be set in every worker's environment: they are never sent with a task. A cluster
+with Ray's token authentication needs RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN) here too.
 """
 
 
 def add_batch_parser(sub: Any) -> None:
     p = sub.add_parser("batch", help="run many jobs (runs, edits, stories) from a JSON Lines or CSV file",
-                       description="Run every job of JOBS in one process, --concurrency at a time, each in OUT/<id>/, "
-                                   "with a summary in OUT/summary.json.",
+                       description="Run every job of JOBS in one process (or as Ray tasks with --ray), "
+                                   "--concurrency at a time, each in OUT/<id>/, with a summary in OUT/summary.json.",
                        epilog=BATCH_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("jobs", metavar="JOBS", help="a .jsonl, .json or .csv file, one job per line")
-    p.add_argument("--out", "-o", required=True, metavar="DIR", help="the batch folder: OUT/<id>/ per job, summary.json")
-    p.add_argument("--concurrency", "-j", type=int, default=2, metavar="N", help="jobs run at the same time (default 2)")
+    p.add_argument("jobs", metavar="JOBS", nargs="?", help="a .jsonl, .json or .csv file, one job per line")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="the batch folder: OUT/<id>/ per job, "
+                   "summary.json (with a Ray cluster: shared storage every node mounts at the same path)")
+    p.add_argument("--concurrency", "-j", type=int, metavar="N",
+                   help="jobs run at the same time (default 2; with --ray the cluster's job slots)")
     p.add_argument("--max-total-cost", type=float, metavar="C",
                    help="start no new job once the finished jobs' cost reaches C (the rest are skipped_budget)")
     p.add_argument("--backend", "-b", default="compose", help="image backend (default: compose, offline)")
@@ -70,7 +97,30 @@ def add_batch_parser(sub: Any) -> None:
                    help="a critic's pass threshold for every job (repeatable)")
     p.add_argument("--strict", action="store_true", help="a job that leaves a requirement unverified ends below "
                    "threshold")
+    p.add_argument("--checkpointer", metavar="URL", help="where every job's checkpoints go: a PostgreSQL URL "
+                   "(postgresql://user@host/db, pip install 'pixloop[postgres]') any worker can resume from "
+                   "(default: $PIXLOOP_CHECKPOINTER, else each run folder's SQLite file)")
+    p.add_argument("--ray", nargs="?", const=LOCAL, metavar="ADDRESS",
+                   help="run the jobs as Ray tasks: alone, on a local Ray started for the batch; with an ADDRESS "
+                        "(auto, HOST:PORT, ray://HOST:10001) on that cluster, --out on shared storage (see below)")
+    p.add_argument("--ray-cpus-per-job", type=float, metavar="N", help="CPUs Ray reserves for each job and the "
+                   "job's thread cap (OpenMP, OpenCV, onnxruntime), so jobs side by side do not oversubscribe a "
+                   "node (default 1)")
+    p.add_argument("--ray-resource", action="append", default=[], type=resource_arg, metavar="NAME[=AMOUNT]",
+                   help="a custom Ray resource each job needs too (amount default 1; repeatable)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or per-job lines")
+
+
+def resource_arg(value: str) -> tuple[str, float]:
+    """`NAME[=AMOUNT]` for --ray-resource."""
+    name, sep, amount = value.partition("=")
+    try:
+        number = float(amount) if sep else 1.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME[=AMOUNT] (e.g. pixloop=1), got {value!r}") from None
+    if not name.strip() or not number > 0:
+        raise argparse.ArgumentTypeError(f"expected NAME[=AMOUNT] with an amount above 0, got {value!r}")
+    return name.strip(), number
 
 
 class BatchProgress:
@@ -133,21 +183,24 @@ class BatchProgress:
 
 
 def batch_command(args: argparse.Namespace) -> int:
-    defaults = BatchDefaults(backend=args.backend, base_url=args.base_url, model=args.model,
-                             backend_option=dict(args.backend_option), max_iterations=args.max_iterations,
-                             max_seconds=args.max_seconds, max_cost=args.max_cost,
-                             thresholds=dict(args.threshold), strict=args.strict)
-    if args.concurrency < 1:
+    if args.jobs is None and args.ray and Path(args.ray).suffix.lower() in JOB_FILE_SUFFIXES:
+        args.jobs, args.ray = args.ray, LOCAL  # `--ray jobs.jsonl`: the flag took the JOBS file for its ADDRESS
+    if args.jobs is None:
+        return fail("batch: the JOBS file is missing (pixloop batch JOBS --out DIR)", EXIT_BAD_INPUT)
+    if not args.ray and (args.ray_cpus_per_job is not None or args.ray_resource):
+        return fail("--ray-cpus-per-job and --ray-resource go with --ray", EXIT_BAD_INPUT)
+    if args.concurrency is not None and args.concurrency < 1:
         return fail(f"--concurrency must be at least 1, got {args.concurrency}", EXIT_BAD_INPUT)
     try:
-        jobs = read_jobs(Path(args.jobs), defaults)
-    except PixloopError as e:
-        return fail_with(e)
-    progress = BatchProgress(len(jobs), args.quiet)
-    try:
-        with progress:
-            result = asyncio.run(run_batch(jobs, args.out, jobs_file=args.jobs, concurrency=args.concurrency,
-                                           max_total_cost=args.max_total_cost, on_done=progress.done))
+        jobs = read_jobs(Path(args.jobs), batch_defaults(args))
+        ray = ray_runner(args)
+        with ray or nullcontext():
+            concurrency = args.concurrency or (ray.slots if ray is not None else 2)
+            if ray is not None and not args.quiet:
+                print(f"ray: {len(ray.nodes)} node(s) ({', '.join(sorted({p['host'] for p in ray.probes}))}), "
+                      f"{ray.slots} job slot(s) of {ray.settings.cpus_per_job:g} CPU; {concurrency} at a time",
+                      file=sys.stderr, flush=True)
+            result = _run(jobs, args, concurrency, ray)
     except PixloopError as e:
         return fail_with(e)
     except KeyboardInterrupt:
@@ -163,4 +216,35 @@ def batch_command(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-__all__ = ["add_batch_parser", "batch_command"]
+def batch_defaults(args: argparse.Namespace) -> BatchDefaults:
+    """The batch's options every job gets unless its line says otherwise."""
+    return BatchDefaults(backend=args.backend, base_url=args.base_url, model=args.model,
+                         backend_option=dict(args.backend_option), max_iterations=args.max_iterations,
+                         max_seconds=args.max_seconds, max_cost=args.max_cost, thresholds=dict(args.threshold),
+                         strict=args.strict,
+                         checkpointer=args.checkpointer or os.environ.get("PIXLOOP_CHECKPOINTER") or None)
+
+
+def ray_settings(args: argparse.Namespace) -> RaySettings | None:
+    """What --ray, --ray-cpus-per-job and --ray-resource ask for, or None without --ray."""
+    if not args.ray:
+        return None
+    return RaySettings(address=args.ray, resources=dict(args.ray_resource),
+                       cpus_per_job=1.0 if args.ray_cpus_per_job is None else args.ray_cpus_per_job)
+
+
+def ray_runner(args: argparse.Namespace) -> RayRunner | None:
+    """The Ray runner the flags ask for (started by `with`), or None without --ray; ConfigError without Ray."""
+    settings = ray_settings(args)
+    return RayRunner(settings, args.out) if settings is not None else None
+
+
+def _run(jobs: list[BatchJob], args: argparse.Namespace, concurrency: int, ray: RayRunner | None) -> BatchResult:
+    progress = BatchProgress(len(jobs), args.quiet)
+    with progress:
+        return asyncio.run(run_batch(jobs, args.out, jobs_file=args.jobs, concurrency=concurrency,
+                                     max_total_cost=args.max_total_cost, on_done=progress.done,
+                                     runner=ray or run_job))
+
+
+__all__ = ["add_batch_parser", "batch_command", "batch_defaults", "ray_runner", "ray_settings"]
