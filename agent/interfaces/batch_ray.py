@@ -17,7 +17,7 @@ rerun), writes summary.json and index.html, and moves the progress bar as tasks 
   OpenMP/BLAS/OpenCV/onnxruntime thread pools at that many threads. Without the cap every critic's
   onnxruntime session (OCR, faces) starts a thread per physical core, and N jobs side by side on a node run N
   times as many busy threads as it has cores. onnxruntime reads no environment variable for its pool size, so
-  the worker gives sessions built without a thread count (the critics' are) the job's share.
+  the engines that build sessions ask `agent.runtime.threads.job_threads()` (PIXLOOP_JOB_THREADS).
 - Ray's workers are reused between tasks, so the critics' models load once per worker, not once per job.
 
 Ray is imported only here and only when asked for (`pip install 'pixloop[ray]'`).
@@ -45,14 +45,13 @@ from pydantic import BaseModel
 from agent.interfaces.batch import BatchJob, JobResult, error_row, run_job
 from agent.models import Brief, Budget, PixloopConfig
 from agent.models.errors import ConfigError
+from agent.runtime.threads import JOB_THREADS_ENV, job_threads
 
 LOCAL = "local"
 """`--ray` without an address: start a Ray of its own on this machine (ray.init's own word for it)."""
 RAY_MISSING = "--ray needs Ray, which is not installed: pip install 'pixloop[ray]'"
-THREADS_ENV = "PIXLOOP_JOB_THREADS"
-"""The thread cap of the job a worker runs (its CPU share): onnxruntime sessions built without a count get it."""
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                   "VECLIB_MAXIMUM_THREADS", THREADS_ENV)
+                   "VECLIB_MAXIMUM_THREADS", JOB_THREADS_ENV)
 """Set in every job's worker (Ray's runtime_env) to the job's CPU share, before any library reads them."""
 CONNECT_TIMEOUT_S = 10.0
 """How long the head of `--ray HOST:PORT` may take to accept a connection."""
@@ -119,7 +118,8 @@ def import_ray() -> ModuleType:
 
 def limit_threads(threads: int) -> dict[str, Any]:
     """Cap this worker's thread pools at `threads` (the job's CPU share) before a job loads its critics; returns the
-    settings now in effect. Idempotent: every task of a reused worker calls it."""
+    settings now in effect. Idempotent: every task of a reused worker calls it. onnxruntime reads none of these
+    variables: the engines that build its sessions ask `agent.runtime.threads.job_threads()`."""
     for name in THREAD_ENV_VARS:
         os.environ[name] = str(threads)
     try:
@@ -128,40 +128,16 @@ def limit_threads(threads: int) -> dict[str, Any]:
         cv2.setNumThreads(threads)
     except ImportError:  # pragma: no cover - a core dependency
         pass
-    _default_onnxruntime_threads()
     return thread_settings()
 
 
-def _default_onnxruntime_threads() -> None:
-    """Give onnxruntime sessions built without an intra-op thread count (0: one per physical core) THREADS_ENV's."""
-    try:
-        import onnxruntime as ort
-    except ImportError:  # pragma: no cover - a core dependency
-        return
-    session = ort.InferenceSession
-    if getattr(session, "_pixloop_capped", False):
-        return
-    original = session.__init__
-
-    def init(self: Any, path_or_bytes: Any, sess_options: Any = None, *args: Any, **kwargs: Any) -> None:
-        options = sess_options if sess_options is not None else ort.SessionOptions()
-        cap = int(os.environ.get(THREADS_ENV) or 0)
-        if cap > 0 and options.intra_op_num_threads == 0:
-            options.intra_op_num_threads = cap
-        original(self, path_or_bytes, options, *args, **kwargs)
-
-    setattr(session, "__init__", init)  # noqa: B010 - assigning a method
-    setattr(session, "_pixloop_capped", True)  # noqa: B010
-
-
 def thread_settings() -> dict[str, Any]:
-    """This process's thread caps: the environment's, OpenCV's, and what onnxruntime sessions get by default."""
+    """This process's thread caps: the environment's, OpenCV's, and what the onnxruntime sessions of the critics
+    are given (`job_threads()`; None: one thread per physical core, onnxruntime's default)."""
     settings: dict[str, Any] = {"env": {name: os.environ.get(name) for name in THREAD_ENV_VARS}}
     if "cv2" in sys.modules:
         settings["opencv"] = sys.modules["cv2"].getNumThreads()
-    ort = sys.modules.get("onnxruntime")
-    capped = ort is not None and getattr(ort.InferenceSession, "_pixloop_capped", False)
-    settings["onnxruntime"] = int(os.environ.get(THREADS_ENV) or 0) if capped else None
+    settings["onnxruntime"] = job_threads()
     return settings
 
 

@@ -19,6 +19,8 @@ import logging
 import threading
 from typing import Any
 
+from agent.runtime.threads import job_threads
+
 _RAPIDOCR_LOGGERS = ("RapidOCR", "rapidocr")
 
 _rapidocr_lock = threading.Lock()
@@ -46,7 +48,10 @@ def rapidocr_engine() -> Any:
                 from rapidocr import RapidOCR  # heavy import, deferred
 
                 # RapidOCR.__init__ resets its logger to Global.log_level, so set it there too.
-                engine = RapidOCR(params={"Global.log_level": "warning"})
+                params: dict[str, Any] = {"Global.log_level": "warning"}
+                if (threads := job_threads()) is not None:  # a batch job's share of the node's cores
+                    params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+                engine = RapidOCR(params=params)
                 _quiet(_RAPIDOCR_LOGGERS)
                 _rapidocr = engine
     return _rapidocr

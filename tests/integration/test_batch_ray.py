@@ -127,27 +127,22 @@ def test_each_jobs_worker_caps_its_threads_at_the_jobs_cpus(tmp_path, ray_runner
     assert not list(tmp_path.glob(".pixloop-ray-check-*")), "the probe's marker file is removed"
 
 
-def test_an_onnxruntime_session_gets_the_jobs_share(monkeypatch, request):
-    """What `limit_threads` does in a worker, here (and undone after): onnxruntime reads no OMP_NUM_THREADS, so a
-    session built without a thread count (as the critics build theirs) gets the job's share."""
+def test_the_critics_onnxruntime_sessions_get_the_jobs_share(monkeypatch, request):
+    """What `limit_threads` does in a worker, here (and undone after): onnxruntime reads no OMP_NUM_THREADS, so the
+    OCR engine asks for the job's share when it builds its sessions."""
     import cv2
-    import onnxruntime as ort
-    import rapidocr
 
-    monkeypatch.setattr(ort.InferenceSession, "__init__", ort.InferenceSession.__init__)
-    monkeypatch.setattr(ort.InferenceSession, "_pixloop_capped", False, raising=False)
+    from critics.ocr import engines
+
+    monkeypatch.setattr(engines, "_rapidocr", None)  # a fresh engine, as a new worker builds it
     for name in THREAD_ENV_VARS:
         monkeypatch.setenv(name, "0")
     threads = cv2.getNumThreads()
     request.addfinalizer(lambda: cv2.setNumThreads(threads))
-    model = str(min(Path(rapidocr.__file__).parent.rglob("*.onnx"), key=lambda p: p.stat().st_size))
 
-    limit_threads(1)
+    assert limit_threads(1)["onnxruntime"] == 1
 
-    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-    assert session.get_session_options().intra_op_num_threads == 1
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
-    session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
-    assert session.get_session_options().intra_op_num_threads == 2, "a count the caller gave is kept"
+    engine = engines.rapidocr_engine()
+    for model in (engine._load_det_model(), engine._load_rec_model()):
+        assert model.session.session.get_session_options().intra_op_num_threads == 1
     assert cv2.getNumThreads() == 1

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from agent.loop.policy.rules import PolicyDecision
+from agent.runtime.threads import job_threads
 
 LABELS: tuple[str, ...] = (
     "FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED",
@@ -101,8 +102,9 @@ class ImageScreen:
                 import onnxruntime as ort
 
                 opts = ort.SessionOptions()
-                if self.threads:
-                    opts.intra_op_num_threads = self.threads
+                threads = self.threads or job_threads()  # a batch job's share of the node's cores
+                if threads:
+                    opts.intra_op_num_threads = threads
                 self._session = ort.InferenceSession(str(self.model_path), sess_options=opts,
                                                      providers=["CPUExecutionProvider"])
                 self._input = self._session.get_inputs()[0].name

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from agent.runtime.threads import job_threads
 from critics.face.engines.base import Face, FaceEngineUnavailable, cosine, unit
 from critics.face.engines.yunet import YuNetDetector, yunet_detector
 
@@ -80,6 +81,8 @@ class OnnxArcFaceEngine:
         self.mean, self.std, self.swap_rb = mean, std, swap_rb
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        if (threads := job_threads()) is not None:  # a batch job's share of the node's cores
+            opts.intra_op_num_threads = threads
         self._session = ort.InferenceSession(self.path, sess_options=opts, providers=["CPUExecutionProvider"])
         inp = self._session.get_inputs()[0]
         self._input = inp.name
