@@ -23,7 +23,7 @@ from agent.models.validation import format_validation_error
 from agent.runtime.paths import check_thread_id
 
 JOB_FILE_SUFFIXES = (".jsonl", ".json", ".csv")
-LIST_FIELDS = ("references", "text")
+LIST_FIELDS = ("references", "text", "critics")
 MAP_FIELDS = ("characters", "thresholds", "backend_option")
 
 
@@ -58,8 +58,12 @@ class JobSpec(BaseModel):
     base_url: str | None = None
     model: str | None = None
     backend_option: dict[str, str] = {}
+    critics: list[str] = []
+    """critics to run besides the plan's (added to the batch's --critic)"""
+    patience: int | None = None
+    sketch: str | None = None
 
-    @field_validator("references", "text", mode="before")
+    @field_validator("references", "text", "critics", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -100,6 +104,16 @@ class BatchDefaults(BaseModel):
     strict: bool = False
     checkpointer: str | None = None
     """where every job's checkpoints go: None for its run folder's SQLite file, or a PostgreSQL URL"""
+    critics: list[str] = []
+    patience: int | None = None
+    planner: str = "rule"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    policy: str | None = None
+    moderation_base_url: str | None = None
+    watermark: bool = True
+    sign_cert: str | None = None
+    sign_key: str | None = None
 
 
 @dataclass
@@ -256,7 +270,10 @@ def _prepare(job: BatchJob, spec: JobSpec, defaults: BatchDefaults, base: Path) 
         job.config = PixloopConfig(
             backend=spec.backend or defaults.backend, base_url=spec.base_url or defaults.base_url,
             model=spec.model or defaults.model, options=options,
-            strict=defaults.strict if spec.strict is None else spec.strict, checkpointer=defaults.checkpointer)
+            strict=defaults.strict if spec.strict is None else spec.strict, checkpointer=defaults.checkpointer,
+            planner=defaults.planner, llm_base_url=defaults.llm_base_url, llm_model=defaults.llm_model,
+            policy=defaults.policy, moderation_base_url=defaults.moderation_base_url, watermark=defaults.watermark,
+            sign_cert=defaults.sign_cert, sign_key=defaults.sign_key)
     except ValidationError as e:
         raise BriefError(format_validation_error(e)) from None
     thresholds = {**defaults.thresholds, **spec.thresholds}
@@ -269,7 +286,8 @@ def _prepare(job: BatchJob, spec: JobSpec, defaults: BatchDefaults, base: Path) 
         raise BriefError(f"size: unknown size {spec.size!r}; choose one of {', '.join(SIZE_TIERS)}")
     given = spec.model_fields_set
     if job.kind == "story":
-        wrong = sorted(given & {"references", "text", "source", "mask", "region", "keep", "max_seconds"})
+        wrong = sorted(given & {"references", "text", "source", "mask", "region", "keep", "max_seconds", "critics",
+                                "patience", "sketch"})
         if wrong:
             raise BriefError(f"a story job takes no {', '.join(wrong)} (its cues say what each image shows)")
         if not spec.script and not spec.prompt:
@@ -304,7 +322,8 @@ def _prepare(job: BatchJob, spec: JobSpec, defaults: BatchDefaults, base: Path) 
         max_iterations=max_iterations,
         max_seconds=spec.max_seconds if spec.max_seconds is not None else defaults.max_seconds,
         max_cost=max_cost, source=_path(base, spec.source), mask=_path(base, spec.mask), region=spec.region,
-        keep=spec.keep)
+        keep=spec.keep, critics=[*defaults.critics, *spec.critics],
+        patience=spec.patience if spec.patience is not None else defaults.patience, sketch=_path(base, spec.sketch))
     preflight(job.brief, job.config)
 
 

@@ -83,6 +83,27 @@ def test_job_fields_override_the_batch_options(tmp_path):
     assert saved_run(tmp_path / "out" / "own")["brief"]["budget"]["max_iterations"] == 3
 
 
+def test_critics_patience_planner_and_delivery_options_reach_every_job(tmp_path):
+    lines = [{"id": "a", "prompt": 'A poster that says "ONE"', "critics": ["artifacts"], "patience": 5},
+             {"id": "b", "prompt": 'A poster that says "TWO"'},
+             {"kind": "story", "prompt": "a topic", "critics": "spec"}]
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    defaults = BatchDefaults(critics=["spec"], patience=1, watermark=False, planner="rule")
+
+    a, b, story = read_jobs(tmp_path / "jobs.jsonl", defaults)
+
+    assert a.brief.critics == ["spec", "artifacts"] and a.brief.budget.patience == 5
+    assert b.brief.critics == ["spec"] and b.brief.budget.patience == 1
+    assert a.config.watermark is False and b.config.planner == "rule"
+    assert story.error and "critics" in story.error, "a story's checks come from its cues"
+
+
+def test_an_unknown_critic_on_a_line_is_a_bad_line_naming_the_known_ones(tmp_path):
+    (tmp_path / "jobs.csv").write_text('prompt,critics\nA poster,spec;nosuch\n')
+    [job] = read_jobs(tmp_path / "jobs.csv")
+    assert job.error and "nosuch" in job.error and "ocr" in job.error
+
+
 def test_max_total_cost_stops_starting_new_jobs(tmp_path):
     (tmp_path / "jobs.jsonl").write_text("".join(
         json.dumps({"prompt": f'A poster that says "{w}"'}) + "\n" for w in ("ONE", "TWO", "THREE", "FOUR")))

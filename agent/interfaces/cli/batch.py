@@ -17,6 +17,7 @@ from agent.interfaces.batch import BatchDefaults, BatchJob, BatchResult, JobResu
 from agent.interfaces.batch_jobs import JOB_FILE_SUFFIXES
 from agent.interfaces.batch_ray import LOCAL, RayRunner, RaySettings
 from agent.interfaces.cli.common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, fail, fail_with, option_arg, threshold_arg
+from agent.interfaces.cli.run import add_delivery_options, add_planner_options, provenance_options
 from agent.models.errors import PixloopError
 from agent.runtime.secrets import redact
 
@@ -35,6 +36,7 @@ one job per line. Paths are relative to the JOBS file's folder. Fields:
   aspect, size, seed, strict, max_iterations, max_seconds, max_cost (per job)
   thresholds  {"ocr": 0.95} (CSV: ocr=0.95;face=0.6)   backend, base_url, model
   backend_option {"latency": "1"} (CSV: latency=1;profile=clean)
+  critics     extra critics (a list, added to --critic)   patience   sketch (run: a wireframe to follow)
   edit:  source, mask | region ("x,y,w,h" or [x,y,w,h]) | keep
   story: script (a Markdown file), characters {"Mia": ["mia.jpg"]} (CSV: Mia=mia.jpg;Leo=leo.png), layout, pages
   e.g. {"id": "bakery", "prompt": "A poster that says \\"OPEN\\"", "aspect": "2:3", "max_iterations": 3}
@@ -97,6 +99,11 @@ def add_batch_parser(sub: Any) -> None:
                    help="a critic's pass threshold for every job (repeatable)")
     p.add_argument("--strict", action="store_true", help="a job that leaves a requirement unverified ends below "
                    "threshold")
+    p.add_argument("--critic", action="append", default=[], metavar="NAME",
+                   help="also run this critic on every job (repeatable); see `pixloop critics`")
+    p.add_argument("--patience", type=int, metavar="K", help="each run stops after K rounds without improvement")
+    add_planner_options(p)
+    add_delivery_options(p)
     p.add_argument("--checkpointer", metavar="URL", help="where every job's checkpoints go: a PostgreSQL URL "
                    "(postgresql://user@host/db, pip install 'pixloop[postgres]') any worker can resume from "
                    "(default: $PIXLOOP_CHECKPOINTER, else each run folder's SQLite file)")
@@ -221,7 +228,8 @@ def batch_defaults(args: argparse.Namespace) -> BatchDefaults:
     return BatchDefaults(backend=args.backend, base_url=args.base_url, model=args.model,
                          backend_option=dict(args.backend_option), max_iterations=args.max_iterations,
                          max_seconds=args.max_seconds, max_cost=args.max_cost, thresholds=dict(args.threshold),
-                         strict=args.strict,
+                         strict=args.strict, critics=args.critic, patience=args.patience, planner=args.planner,
+                         llm_base_url=args.llm_base_url, llm_model=args.llm_model, **provenance_options(args),
                          checkpointer=args.checkpointer or os.environ.get("PIXLOOP_CHECKPOINTER") or None)
 
 

@@ -66,6 +66,27 @@ def add_run_parser(sub: Any) -> None:
                      help="continue a stopped or killed run from its last checkpoint (give --out if you set it)")
 
 
+def add_planner_options(p: Any) -> None:
+    """Who plans: --planner, and the chat model an llm planner asks (run, edit, story, batch, mcp)."""
+    p.add_argument("--planner", default="rule", metavar="NAME",
+                   help="rule: offline designer rules (default); llm: a chat model plans the layout; "
+                        "or a planner a plugin adds")
+    p.add_argument("--llm-base-url", metavar="URL",
+                   help="OpenAI-compatible chat endpoint for --planner llm (OpenAI, vLLM, Ollama, LM Studio)")
+    p.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
+
+
+def add_delivery_options(p: Any) -> None:
+    """What every delivered image gets and what may be delivered: signing, the watermark, the content policy."""
+    p.add_argument("--sign-cert", metavar="PEM", help="sign the delivered image with C2PA Content Credentials: the "
+                   "certificate chain (`pixloop provenance test-cert DIR` makes a test one)")
+    p.add_argument("--sign-key", metavar="PEM", help="the private key of --sign-cert")
+    p.add_argument("--no-watermark", action="store_true", help="deliver without the invisible watermark")
+    p.add_argument("--policy", metavar="FILE", help="a content policy (TOML) merged over the default one")
+    p.add_argument("--moderation-base-url", metavar="URL", help="also check the brief with this OpenAI-compatible "
+                   "moderation endpoint (e.g. https://api.openai.com/v1 with OPENAI_API_KEY)")
+
+
 def add_loop_options(p: Any) -> None:
     """The options every command that runs the loop takes: backend, budgets, thresholds, run folder, output."""
     p.add_argument("--sketch", metavar="IMG", help="a sketch or wireframe whose layout to follow: its boxes become "
@@ -92,19 +113,8 @@ def add_loop_options(p: Any) -> None:
     p.add_argument("--model", help="backend model id")
     p.add_argument("--backend-option", action="append", default=[], type=option_arg, metavar="KEY=VALUE",
                      help="backend-specific option, e.g. quality=high or workflow=flow.json (repeatable)")
-    p.add_argument("--planner", default="rule", metavar="NAME",
-                     help="rule: offline designer rules (default); llm: a chat model plans the layout; "
-                          "or a planner a plugin adds")
-    p.add_argument("--llm-base-url", metavar="URL",
-                     help="OpenAI-compatible chat endpoint for --planner llm (OpenAI, vLLM, Ollama, LM Studio)")
-    p.add_argument("--llm-model", metavar="ID", help="chat model id for --planner llm")
-    p.add_argument("--sign-cert", metavar="PEM", help="sign the delivered image with C2PA Content Credentials: the "
-                   "certificate chain (`pixloop provenance test-cert DIR` makes a test one)")
-    p.add_argument("--sign-key", metavar="PEM", help="the private key of --sign-cert")
-    p.add_argument("--no-watermark", action="store_true", help="deliver without the invisible watermark")
-    p.add_argument("--policy", metavar="FILE", help="a content policy (TOML) merged over the default one")
-    p.add_argument("--moderation-base-url", metavar="URL", help="also check the brief with this OpenAI-compatible "
-                   "moderation endpoint (e.g. https://api.openai.com/v1 with OPENAI_API_KEY)")
+    add_planner_options(p)
+    add_delivery_options(p)
     p.add_argument("--strict", action="store_true",
                      help="end below threshold (exit 3) when a requirement is left unverified (no critic checks it)")
     add_checkpointer_option(p)
