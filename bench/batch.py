@@ -7,10 +7,11 @@ jobs per minute, the speed-up over separate processes, and each batch process's 
 ru_maxrss, from wait4).
 
 Part 2, against the loopback fake Gemini server with L seconds of latency per image (default 2): batches of
-4 x C jobs at concurrency C = 1, 4, 16, once with every critic the plan enables and once with only the spec
-critic (little more than the backend wait). A batch's rate is its jobs over the span from the first job's first
-event to the last job's last event (process start-up excluded: it is part 1's subject); the fraction of the
-ideal rate is that over C times the rate at concurrency 1, and the backend-bound fraction is that over C / L.
+4 x C one-iteration jobs at concurrency C = 1, 4, 16. A batch's rate is its jobs over the span from the first
+job's first event to the last job's last event (process start-up excluded: it is part 1's subject); the fraction
+of the ideal rate is that over C times the rate at concurrency 1. Printed beside it: the CPU seconds per job of
+the batch process (wait4) and of the fake server (/proc), and the rate those allow on this machine's cores, which
+bounds what any concurrency can reach.
 The fake server renders on the same cores as the critics, so at high concurrency this machine's two cores are
 shared by 16 jobs' OCR and the server's PNG encoding.
 
@@ -53,8 +54,8 @@ def separate(n: int, folder: Path) -> float:
 
 
 def batch(n: int, folder: Path, concurrency: int, *extra: str, env: dict[str, str] | None = None,
-          fields: dict[str, object] | None = None) -> tuple[float, float]:
-    """Wall seconds and the batch process's own peak RSS in MB."""
+          fields: dict[str, object] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, the batch process's own peak RSS in MB, and its CPU seconds (user + system)."""
     jobs = folder / "jobs.jsonl"
     jobs.write_text("\n".join(json.dumps({"id": f"job-{i}", "prompt": p, "max_iterations": 2, **(fields or {})})
                               for i, p in enumerate(prompts(n))) + "\n")
@@ -66,7 +67,13 @@ def batch(n: int, folder: Path, concurrency: int, *extra: str, env: dict[str, st
     took = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) not in (0, 3):
         raise SystemExit(f"batch failed ({status}): {proc.stderr.read().decode() if proc.stderr else ''}")
-    return took, usage.ru_maxrss / 1024
+    return took, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def event_span(out: Path) -> float:
@@ -85,7 +92,7 @@ def compose_part(args: argparse.Namespace, tmp: Path) -> None:
         if way == "separate":
             times[way] = separate(args.jobs, folder)
         else:
-            times[way], peaks[way] = batch(args.jobs, folder, 1 if way.endswith("1") else 2)
+            times[way], peaks[way], _ = batch(args.jobs, folder, 1 if way.endswith("1") else 2)
     base = times.get("separate")
     print(f"\n{args.jobs} poster jobs on compose (at most 2 iterations each)")
     print(f"{'way':<12} {'whole set s':>11} {'jobs/min':>9} {'vs separate':>11} {'peak MB':>8}")
@@ -98,24 +105,27 @@ def compose_part(args: argparse.Namespace, tmp: Path) -> None:
 def gemini_part(args: argparse.Namespace, tmp: Path) -> None:
     proc, url = start_server("gemini", args.latency)
     env = {"GEMINI_API_KEY": "bench-key"}
-    print(f"\nfake Gemini, {args.latency:g} s per image: batches of 4 x C jobs. 'of ideal': the rate over C times "
-          "the rate at concurrency 1 (same critics); 'of backend-bound': over C / latency")
-    print(f"{'concurrency':>11} {'critics':<8} {'jobs':>4} {'span s':>7} {'jobs/min':>8} {'of ideal':>8} "
-          f"{'of backend-bound':>16} {'peak MB':>8}")
-    single: dict[str, float] = {}
+    cores = os.cpu_count() or 1
+    print(f"\nfake Gemini, {args.latency:g} s per image: batches of 4 x C jobs, every critic the plan enables. "
+          "'of ideal': the rate over C times the rate at concurrency 1; 'CPU/job': the batch's and the fake "
+          f"server's CPU seconds per job; 'CPU ceiling': {cores} cores over that, in jobs/min")
+    print(f"{'concurrency':>11} {'jobs':>4} {'span s':>7} {'jobs/min':>8} {'of ideal':>8} {'CPU/job':>12} "
+          f"{'CPU ceiling':>11} {'peak MB':>8}")
+    single = 0.0
     try:
         for concurrency in (1, 4, 16):
-            for critics in ("all", "spec"):
-                n = 4 * concurrency
-                folder = tmp / f"gemini-{concurrency}-{critics}"
-                folder.mkdir(parents=True)
-                _, peak = batch(n, folder, concurrency, "--backend", "gemini", "--base-url", url, env=env,
-                                fields={"critics": ["spec"]} if critics == "spec" else None)
-                rate = n / event_span(folder / "out")  # jobs per second
-                single.setdefault(critics, rate)
-                print(f"{concurrency:>11} {critics:<8} {n:>4} {n / rate:>7.2f} {60 * rate:>8.1f} "
-                      f"{rate / (concurrency * single[critics]):>8.0%} {rate * args.latency / concurrency:>16.0%} "
-                      f"{peak:>8.0f}")
+            n = 4 * concurrency
+            folder = tmp / f"gemini-{concurrency}"
+            folder.mkdir(parents=True)
+            server_cpu = cpu_seconds(proc.pid)
+            _, peak, cpu = batch(n, folder, concurrency, "--backend", "gemini", "--base-url", url, env=env,
+                                 fields={"max_iterations": 1})
+            server_cpu = cpu_seconds(proc.pid) - server_cpu
+            rate = n / event_span(folder / "out")  # jobs per second
+            single = single or rate
+            per_job = (cpu + server_cpu) / n
+            print(f"{concurrency:>11} {n:>4} {n / rate:>7.2f} {60 * rate:>8.1f} {rate / (concurrency * single):>8.0%} "
+                  f"{cpu / n:>5.2f}+{server_cpu / n:<5.2f}s {60 * cores / per_job:>11.1f} {peak:>8.0f}")
     finally:
         proc.terminate()
         proc.wait(10)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from agent.models.errors import BriefError, PixloopError, exit_code_for
 from agent.runtime.store import write_atomic
 
 SUMMARY_FILE = "summary.json"
+INDEX_EVERY_S = 2.0
+"""How often at most index.html is rewritten while jobs finish (every job rewrote it, thumbnails and all)."""
 FINAL_STATUSES = ("passed", "below_threshold", "failed", "refused")
 """A report.json with one of these statuses is a finished job: a rerun keeps it as it was."""
 JobStatus = Literal["pending", "running", "passed", "below_threshold", "failed", "refused", "bad_input",
@@ -105,8 +108,9 @@ def batch_exit_code(rows: list[JobResult]) -> int:
     return next((c for c in EXIT_PRECEDENCE if c in codes), 0)
 
 
-def write_summary(out: Path, jobs_file: Path, rows: list[JobResult], spent: float) -> None:
-    """OUT/summary.json, replaced atomically (a reader never sees half of it), and the contact sheet index.html."""
+def write_summary(out: Path, jobs_file: Path, rows: list[JobResult], spent: float, *, index: bool = True) -> None:
+    """OUT/summary.json, replaced atomically (a reader never sees half of it), and (with `index`) the contact
+    sheet index.html."""
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -114,7 +118,8 @@ def write_summary(out: Path, jobs_file: Path, rows: list[JobResult], spent: floa
     data = {"jobs_file": str(jobs_file), "jobs": len(rows), "counts": counts, "cost": round(spent, 4),
             "exit_code": code, "results": results}
     write_atomic(out / SUMMARY_FILE, json.dumps(data, indent=2, allow_nan=False).encode())
-    write_index(out, results, jobs_file=str(jobs_file), spent=spent, exit_code=code)
+    if index:
+        write_index(out, results, jobs_file=str(jobs_file), spent=spent, exit_code=code)
 
 
 async def run_job(job: BatchJob, out: Path) -> JobResult:
@@ -227,10 +232,17 @@ async def run_batch(jobs: list[BatchJob], out: str | Path, *, jobs_file: str | P
     spent = sum(r.cost for r in rows if r.status != "pending")
     lock = asyncio.Lock()
     jobs_path = Path(jobs_file)
+    index_at = -math.inf
 
-    async def save() -> None:
+    async def save(final: bool = False) -> None:
+        """summary.json after every change; index.html (a page of thumbnails) at most every INDEX_EVERY_S and at
+        the end. Written in a worker thread: the event loop keeps driving the other jobs meanwhile."""
+        nonlocal index_at
         async with lock:
-            write_summary(out, jobs_path, rows, spent)
+            index = final or time.monotonic() - index_at >= INDEX_EVERY_S
+            await asyncio.to_thread(write_summary, out, jobs_path, list(rows), spent, index=index)
+            if index:
+                index_at = time.monotonic()
 
     await save()
     if on_done is not None:
@@ -258,6 +270,7 @@ async def run_batch(jobs: list[BatchJob], out: str | Path, *, jobs_file: str | P
                 on_done(rows[i])
 
     await asyncio.gather(*(one(i, job) for i, job in todo))
+    await save(final=True)
     return BatchResult(rows=rows, cost=spent, exit_code=batch_exit_code(rows), summary=out / SUMMARY_FILE)
 
 

@@ -1,9 +1,11 @@
 """A batch's `index.html`: a contact sheet of every job (its final image as an embedded thumbnail, its status,
 cost and time, why it failed) linking to each job's own report.html (or a story's story.html). Self-contained:
-no server, no script, no external URL; rewritten with summary.json after every job."""
+no server, no script, no external URL; rewritten with summary.json as jobs finish (at most every few seconds, and
+at the end), each thumbnail made once."""
 
 from __future__ import annotations
 
+import functools
 import html
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,13 +34,30 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+@functools.lru_cache(maxsize=2048)
+def _thumbnail_url(path: str, mtime_ns: int, size: int) -> str | None:
+    """A final image's thumbnail as a data URL, decoded once per file version (the sheet is rewritten as jobs
+    finish: without the cache every rewrite decoded every finished job's image again)."""
+    image = open_image(Path(path))
+    return data_url(thumbnail(image, THUMB_SIDE)) if image is not None else None
+
+
+def _thumbnail(out: Path, final: str) -> str | None:
+    path = out / final
+    if not path.resolve().is_relative_to(out.resolve()):
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return _thumbnail_url(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def _card(out: Path, row: dict[str, Any]) -> str:
     status = str(row.get("status") or "pending")
     final = row.get("final")
-    image = None
-    if final and not str(final).endswith(".html"):
-        image = open_image(out / str(final)) if (out / str(final)).resolve().is_relative_to(out.resolve()) else None
-    picture = (f'<img src="{data_url(thumbnail(image, THUMB_SIDE))}" alt="{_e(row.get("id"))}">' if image is not None
+    url = _thumbnail(out, str(final)) if final and not str(final).endswith(".html") else None
+    picture = (f'<img src="{url}" alt="{_e(row.get("id"))}">' if url is not None
                else '<div class="none">no image</div>')
     report = f"{row.get('id')}/report.html" if row.get("kind") != "story" else f"{row.get('id')}/story.html"
     link = f'<a href="{_e(report)}">{picture}</a>' if (out / report).is_file() else picture

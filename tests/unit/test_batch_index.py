@@ -37,3 +37,25 @@ def test_every_job_has_a_card_its_error_is_escaped_and_only_existing_reports_are
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert "exit code 2" in page
     assert write_index(tmp_path, rows, jobs_file="jobs.jsonl", spent=1.0, exit_code=2).read_text() == page
+
+
+def test_rewriting_the_sheet_decodes_each_final_image_once_until_it_changes(tmp_path: Path, monkeypatch) -> None:
+    from agent.interfaces import batch_index
+
+    batch_index._thumbnail_url.cache_clear()
+    opened: list[Path] = []
+    real = batch_index.open_image
+    monkeypatch.setattr(batch_index, "open_image", lambda path: opened.append(path) or real(path))
+    rows = []
+    for k in range(3):
+        (tmp_path / f"j{k}").mkdir()
+        Image.new("RGB", (64, 64), (40 * k, 90, 90)).save(tmp_path / f"j{k}" / "final.png")
+        rows.append({"id": f"j{k}", "kind": "run", "status": "passed", "final": f"j{k}/final.png"})
+
+    for _ in range(5):  # as a batch rewrites it while its jobs finish
+        render_index(tmp_path, rows, jobs_file="jobs.jsonl", spent=0.0, exit_code=0)
+    assert len(opened) == 3
+
+    Image.new("RGB", (80, 64), (0, 0, 0)).save(tmp_path / "j0" / "final.png")  # a new version of one image
+    page = render_index(tmp_path, rows, jobs_file="jobs.jsonl", spent=0.0, exit_code=0)
+    assert len(opened) == 4 and page.count("data:image/") == 3
