@@ -13,16 +13,14 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import events_text, kill, kill_once_checkpointed, wait_for
 
 from agent.interfaces.api import open_graph
 from agent.interfaces.run_folder import CHECKPOINT_DB
@@ -58,36 +56,10 @@ def password_of(url: str) -> str:
     return url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
 
 
-def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def events_text(run_dir: Path) -> str:
-    path = run_dir / "events.jsonl"
-    return path.read_text() if path.exists() else ""
-
-
 def generated(run_dir: Path) -> list[str]:
     return [e["candidate"] for e in map(json.loads, events_text(run_dir).splitlines()) if e["event"] == "generate"]
 
 
-@pytest.fixture
-def slow_gemini(tmp_path: Path) -> Iterator[str]:
-    """A fake Gemini server in its own process that takes 2 s per image."""
-    proc = subprocess.Popen([*PIXLOOP, "fake-server", "gemini", "--latency", "2"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env=environment())
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on "), line
-        yield line.split()[2]
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
 
 
 def test_a_killed_run_is_resumed_by_another_process_from_postgres_and_a_second_writer_is_refused(
@@ -113,14 +85,9 @@ def test_a_killed_run_is_resumed_by_another_process_from_postgres_and_a_second_w
         refused(second, 2, f"run '{tid}' is in use", f"being written by process {first.pid} on",
                 f"of {mask_url(postgres_url)}")
         assert not generated(elsewhere)
-        # c1 is checkpointed once its check starts (durability "sync")
-        wait_for(lambda: '"event": "check", "candidate": "c1"' in events_text(run_dir))
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
+        kill_once_checkpointed(first, run_dir)
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(timeout=30)
+        kill(first)
     assert not (run_dir / "report.json").exists(), "killed mid-run"
 
     async def snapshot() -> dict[str, Any]:

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import kill, kill_once_checkpointed, wait_for
 
 from agent.backends import BACKENDS, Capabilities, GenerationResult
 from agent.interfaces.cli import main
@@ -150,32 +148,6 @@ def test_a_new_run_into_a_folder_that_holds_a_run_is_refused_unless_asked(tmp_pa
     assert (tmp_path / "run" / "second" / "run.json").exists(), "overwrite removes only the run's own files"
 
 
-@pytest.fixture
-def slow_gemini(tmp_path: Path) -> Iterator[str]:
-    """A fake Gemini server in its own process that takes 2 s per image."""
-    proc = subprocess.Popen([*PIXLOOP, "fake-server", "gemini", "--latency", "2"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening on "), line
-        yield line.split()[2]
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-
-
-def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def events_text(run_dir: Path) -> str:
-    path = run_dir / "events.jsonl"
-    return path.read_text() if path.exists() else ""
 
 
 def test_a_second_resume_of_a_running_thread_is_refused_and_a_killed_writers_lock_is_taken_over(
@@ -191,14 +163,9 @@ def test_a_second_resume_of_a_running_thread_is_refused_and_a_killed_writers_loc
         wait_for(lambda: lock.exists() and str(first.pid) in lock.read_text())
         second = pixloop("run", "--resume", "busy", "--out", "run", cwd=tmp_path, env={"GEMINI_API_KEY": "test-key"})
         refused(second, "is in use", f"process {first.pid}", "'busy'")
-        # c1 is checkpointed once its check starts (durability "sync"): its file alone may precede that
-        wait_for(lambda: '"event": "check", "candidate": "c1"' in events_text(tmp_path / "run"))
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
+        kill_once_checkpointed(first, tmp_path / "run")  # its candidate file alone may precede the checkpoint
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-            first.wait(timeout=30)
+        kill(first)
     assert str(first.pid) in (tmp_path / "run" / "run.lock").read_text(), "a killed writer leaves its lock behind"
 
     resumed = pixloop("run", "--resume", "busy", "--out", "run", "--json", cwd=tmp_path,
