@@ -18,35 +18,22 @@ from agent.loop.planning.llm import DesignBox, DesignText, LLMPlanner, enforce_t
 from agent.models import Box, PixloopConfig, Plan, TextElement, Verdict
 from agent.runtime.http import HttpSettings
 from agent.runtime.store import ArtifactStore
-from agent.testing.fakes import FakeServer, FaultPlan
+from agent.testing.fakes import FakeService
 from agent.testing.fakes.chat import create_app
 from prompts import variables
 
 FAST_OPTIONS = {"llm_read_timeout": 2, "llm_max_attempts": 2, "llm_backoff_initial": 0.01, "llm_backoff_max": 0.02}
 
 
-class Fake:
+class Fake(FakeService):
+    """The fake chat server; `base_url` is its OpenAI-compatible endpoint."""
+
     def __init__(self, **options: Any):
-        self.app = create_app(FaultPlan.parse(options.pop("faults", [])), **options)
-        self.server = FakeServer(self.app)
-
-    def __enter__(self) -> Fake:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url + "/v1"
+        super().__init__(create_app, prefix="/v1", **options)
 
     def config(self, **options: Any) -> PixloopConfig:
-        return PixloopConfig(planner="llm", llm_base_url=self.url, llm_model="fake", options={**FAST_OPTIONS, **options})
+        return PixloopConfig(planner="llm", llm_base_url=self.base_url, llm_model="fake", options={**FAST_OPTIONS, **options})
 
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.app.state.requests.items]
 
 
 def plan_with(fake: Fake, prompt: str, tmp_path: Path, *, planner: LLMPlanner | None = None, **brief: Any) -> Plan:
@@ -185,7 +172,7 @@ def _plan() -> Plan:
 
 def test_rewrite_prompt_sends_failing_feedback_and_letter_by_letter_spelling() -> None:
     with Fake() as fake:
-        client = OpenAIChatClient(fake.url, "fake", settings=HttpSettings(max_attempts=1))
+        client = OpenAIChatClient(fake.base_url, "fake", settings=HttpSettings(max_attempts=1))
         passing = Verdict(critic="spec", candidate_id="c1", score=1.0, passed=True, threshold=0.95)
 
         async def go() -> str:

@@ -13,35 +13,21 @@ from agent.models import PixloopConfig
 from agent.models.document import DocumentBrief, ImageCue, TextBlock
 from agent.models.errors import BriefError, ConfigError
 from agent.runtime.http import HttpSettings
-from agent.testing.fakes import FakeServer, FaultPlan
+from agent.testing.fakes import FakeService
 from agent.testing.fakes.chat import create_app
 from prompts import override, variables
 
 FAST = HttpSettings(read_timeout=5, max_attempts=1)
 
 
-class Fake:
+class Fake(FakeService):
+    """The fake chat server; `base_url` is its OpenAI-compatible endpoint."""
+
     def __init__(self, **options: Any):
-        self.app = create_app(FaultPlan.parse(options.pop("faults", [])), **options)
-        self.server = FakeServer(self.app)
-
-    def __enter__(self) -> Fake:
-        self.server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url + "/v1"
-
-    @property
-    def bodies(self) -> list[dict[str, Any]]:
-        return [r.body for r in self.app.state.requests.items]
+        super().__init__(create_app, prefix="/v1", **options)
 
     def write(self, topic: str, **kwargs: Any) -> DocumentBrief:
-        client = OpenAIChatClient(self.url, "fake", settings=FAST)
+        client = OpenAIChatClient(self.base_url, "fake", settings=FAST)
 
         async def go() -> DocumentBrief:
             try:
@@ -109,7 +95,7 @@ def test_bad_requests_and_a_missing_chat_model_are_clear_errors() -> None:
         with pytest.raises(BriefError, match="needs a topic"):
             fake.write("  ", pages=2, layout="book")
         assert fake.bodies == []
-        config = PixloopConfig(llm_base_url=fake.url, llm_model="fake",
+        config = PixloopConfig(llm_base_url=fake.base_url, llm_model="fake",
                                options={"llm_read_timeout": 5, "llm_max_attempts": 1})
         doc = write_document_sync("a rainy day", pages=2, layout="tutorial", config=config)
     assert len(doc.images) == 2 and doc.layout == "tutorial"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-from agent.testing.fakes.base import FakeServer, Fault, FaultPlan, fake_render, serve
+from agent.testing.fakes.base import FakeServer, FakeService, Fault, FaultPlan, fake_render, serve
 
 FAKES: dict[str, str] = {
     "gemini": "agent.testing.fakes.gemini:create_app",
@@ -66,5 +66,5 @@ def create_fake_app(kind: str, faults: FaultPlan | None = None, **options: objec
     return getattr(importlib.import_module(module), attr)(faults or FaultPlan(), **options)
 
 
-__all__ = ["FAKES", "INSTALL_HINT", "WEB_DEPENDENCIES", "Fault", "FaultPlan", "FakeServer", "create_fake_app",
+__all__ = ["FAKES", "INSTALL_HINT", "WEB_DEPENDENCIES", "Fault", "FaultPlan", "FakeServer", "FakeService", "create_fake_app",
            "fake_render", "missing_web_dependencies", "require_web_dependencies", "serve"]

@@ -8,8 +8,9 @@ import functools
 import io
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from PIL import Image
 
@@ -109,6 +110,32 @@ class FakeServer:
         self.stop()
 
 
+class FakeService:
+    """One fake protocol on a loopback port, for `with` in tests: its app is `create_app(FaultPlan.parse(faults),
+    **options)`; `base_url` is the server's URL plus the API's path prefix (e.g. "/v1" for OpenAI-compatible
+    clients), `bodies` the JSON bodies it received, oldest first."""
+
+    def __init__(self, create_app: Any, *, prefix: str = "", faults: Sequence[str] = (), **options: Any):
+        self.app = create_app(FaultPlan.parse(list(faults)), **options)
+        self.server = FakeServer(self.app)
+        self.prefix = prefix
+
+    def __enter__(self) -> Self:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url + self.prefix
+
+    @property
+    def bodies(self) -> list[Any]:
+        return [r.body for r in self.app.state.requests.items]
+
+
 def serve(app: Any, port: int = 0) -> None:
     """Serve an app in the foreground (the CLI); prints the bound URL first."""
     server = FakeServer(app, port=port).start()
@@ -127,5 +154,5 @@ async def apply_delay(faults: FaultPlan, fault: Fault | None) -> None:
         await asyncio.sleep(delay)
 
 
-__all__ = ["Fault", "FaultPlan", "FakeServer", "RequestLog", "Recorded", "apply_delay", "encode", "fake_render",
+__all__ = ["Fault", "FaultPlan", "FakeServer", "FakeService", "RequestLog", "Recorded", "apply_delay", "encode", "fake_render",
            "serve"]
