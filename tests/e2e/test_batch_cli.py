@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from processes import kill
 
 REPO = Path(__file__).resolve().parents[2]
 PIXLOOP = [sys.executable, "-m", "agent.interfaces.cli"]
@@ -120,12 +121,9 @@ def test_a_killed_batch_resumes_without_generating_anything_twice(tmp_path):
         assert first.stderr is not None
         for line in first.stderr:  # a line per finished job: kill once the first one is done
             if " quick passed" in line:
-                os.killpg(first.pid, signal.SIGKILL)
                 break
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
+        kill(first)
     out = tmp_path / "batch"
     before = {r["id"]: r for r in summary(out)["results"]}
     assert before["quick"]["status"] == "passed"

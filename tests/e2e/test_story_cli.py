@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from processes import kill
 
 REPO = Path(__file__).resolve().parents[2]
 PIXLOOP = [sys.executable, "-m", "agent.interfaces.cli"]
@@ -105,8 +106,6 @@ def test_help_explains_the_script_format_and_the_outputs(tmp_path):
 
 
 def test_a_killed_document_resumes_and_makes_no_finished_image_twice(tmp_path):
-    import signal
-
     (tmp_path / "signs.md").write_text("".join(f'## {w}\n![A sign that says "{w}"](image)\n\n'
                                                for w in ("ONE", "TWO", "THREE", "FOUR")))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -121,12 +120,9 @@ def test_a_killed_document_resumes_and_makes_no_finished_image_twice(tmp_path):
         for line in first.stdout:  # the events as they happen: kill once the first image is ready
             seen.append(json.loads(line))
             if seen[-1]["event"] == "image_ready":
-                os.killpg(first.pid, signal.SIGKILL)
                 break
     finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
+        kill(first)
     done_before = {e["image"] for e in seen if e["event"] == "image_ready"}
     assert done_before and "done" not in {e["event"] for e in seen}
 
